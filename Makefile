@@ -37,5 +37,14 @@ pytest: $(DEPS_STAMP) chromium
 
 test: lint typecheck pytest
 
+# Every benchmarks/bench_*.py, one after the other (figures go to docs/benchmarks.md).
+bench: $(DEPS_STAMP)
+	@command -v wrk >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+	@for script in benchmarks/bench_*.py; do \
+	  echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; \
+	done
+
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -98,3 +99,30 @@ def artifacts_dir() -> Path:
     """Where tests keep screenshots and other artifacts for people to look at."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one embedded ClickHouse directory of this test process.
+
+    chDB binds a process to the first directory it opens, for the life of the
+    process, so every in-process test shares this directory and isolates
+    itself with a database of its own (see ``clickhouse_url``).
+    """
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture
+def clickhouse_url(chdb_path: Path) -> str:
+    """A ``chdb://`` URL naming a fresh, empty database for one test."""
+    return f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    The synchronous Playwright API keeps an event loop running in the main
+    thread for as long as the session's browser lives, which would stop every
+    later test from starting an event loop of its own there.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

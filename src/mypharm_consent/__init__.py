@@ -1,5 +1,6 @@
 """mypharm-consent: server-rendered cookie consent for ASGI and WSGI sites."""
 
+from mypharm_consent.asgi import ConsentMiddleware
 from mypharm_consent.config import NECESSARY, Category, ConsentConfig, Service
 from mypharm_consent.decisions import ConsentDecision
 from mypharm_consent.exceptions import ConfigurationError, ConsentError
@@ -12,6 +13,7 @@ __all__ = [
     "ConsentConfig",
     "ConsentDecision",
     "ConsentError",
+    "ConsentMiddleware",
     "ConsentState",
     "Service",
 ]

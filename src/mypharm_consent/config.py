@@ -18,6 +18,7 @@ from mypharm_consent.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from mypharm_consent.decisions import ConsentDecision
+    from mypharm_consent.receipts import ReceiptProvider
 
 __all__ = [
     "NECESSARY",
@@ -37,7 +38,9 @@ Language = Literal["fr", "en"]
 LocalizedText = Mapping[str, str]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-_HOST_PATTERN = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_HOST_PATTERN = re.compile(
+    r"^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$"
+)
 _COOKIE_PATTERN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\*?$")
 _PREFIX = re.compile(r"^/[A-Za-z0-9._~\-/]*[A-Za-z0-9._~\-]$")
 
@@ -118,7 +121,10 @@ class Category:
         object.__setattr__(self, "label", dict(self.label))
         object.__setattr__(self, "description", dict(self.description))
         object.__setattr__(self, "cookies", tuple(self.cookies))
-        object.__setattr__(self, "services", tuple(self.services))
+        # Registry names are resolved here so that a misspelt one fails at start-up.
+        from mypharm_consent.services import resolve
+
+        object.__setattr__(self, "services", resolve(self.services))
         _check_localized(f"category {self.name!r} label", self.label, ("fr", "en"))
         _check_localized(f"category {self.name!r} description", self.description, ("fr", "en"))
         for cookie in self.cookies:
@@ -179,6 +185,15 @@ class ConsentConfig:
     on_decision: Callable[[ConsentDecision], None] | None = None
     #: Paths (prefixes) the middleware never touches, e.g. ``("/static", "/b")``.
     exclude_paths: Sequence[str] = ()
+    #: Offer a small "Gérer les cookies" link on every page once a choice is made.
+    reopen_link: bool = True
+    #: Consent Mode v2 signals each category grants (``None``: the default
+    #: mapping of :data:`mypharm_consent.gating.DEFAULT_CONSENT_MODE_MAPPING`).
+    consent_mode_signals: Mapping[str, Sequence[str]] | None = None
+    #: Where the preferences page lists, exports and erases the visitor's
+    #: receipts (e.g. :class:`beacon.receipts.ReceiptStore`); ``None`` hides
+    #: the history.
+    receipts: ReceiptProvider | None = None
 
     def __post_init__(self) -> None:
         keys = tuple(self.secret_keys) if not isinstance(self.secret_keys, str) else ()
@@ -186,7 +201,9 @@ class ConsentConfig:
             raise ConfigurationError("secret_keys must be a non-empty list of strings")
         for key in keys:
             if not isinstance(key, str) or len(key) < 16:
-                raise ConfigurationError("each secret key must be a string of 16 characters or more")
+                raise ConfigurationError(
+                    "each secret key must be a string of 16 characters or more"
+                )
         object.__setattr__(self, "secret_keys", keys)
         if not isinstance(self.policy_revision, int) or self.policy_revision < 1:
             raise ConfigurationError("policy_revision must be a positive integer")
@@ -217,6 +234,41 @@ class ConsentConfig:
             raise ConfigurationError("max_form_bytes must be at least 512 bytes")
         object.__setattr__(self, "template_dirs", tuple(Path(p) for p in self.template_dirs))
         object.__setattr__(self, "exclude_paths", tuple(self.exclude_paths))
+        self._check_gating_settings(categories)
+        if self.receipts is not None:
+            from mypharm_consent.receipts import ReceiptProvider
+
+            if not isinstance(self.receipts, ReceiptProvider):
+                raise ConfigurationError(
+                    "receipts must provide history, export, request_erasure, cancel_erasure"
+                    " and erasure_status (see mypharm_consent.receipts.ReceiptProvider)"
+                )
+
+    def _check_gating_settings(self, categories: tuple[Category, ...]) -> None:
+        domain = self.cleanup_parent_domain
+        if domain is not None and not _HOST_PATTERN.match(domain.lower().lstrip(".")):
+            raise ConfigurationError(
+                f"cleanup_parent_domain {domain!r} must be a domain name such as '.example.com'"
+            )
+        if self.consent_mode_signals is not None:
+            from mypharm_consent.gating import CONSENT_MODE_SIGNALS
+
+            names = {c.name for c in categories}
+            signals: dict[str, tuple[str, ...]] = {}
+            for category, granted in self.consent_mode_signals.items():
+                if category not in names:
+                    raise ConfigurationError(
+                        f"consent_mode_signals: {category!r} is not a declared category"
+                    )
+                granted = (granted,) if isinstance(granted, str) else tuple(granted)
+                for signal in granted:
+                    if signal not in CONSENT_MODE_SIGNALS:
+                        raise ConfigurationError(
+                            f"consent_mode_signals[{category!r}]: unknown signal {signal!r}"
+                            f" (one of {', '.join(CONSENT_MODE_SIGNALS)})"
+                        )
+                signals[category] = granted
+            object.__setattr__(self, "consent_mode_signals", signals)
 
     @property
     def category_names(self) -> tuple[str, ...]:

@@ -1,13 +1,1130 @@
-"""Server-side gating of third-party tags (scripts, pixels, iframes)."""
+"""Server-side gating of third-party tags (scripts, pixels, iframes, media).
+
+:func:`gate_html` rewrites an HTML page so that the third-party tags of
+categories the visitor has not granted stay inert, then injects into
+``<head>`` the external scripts that bring them back to life on the client
+(``gate.js``) and, when enabled, the Google Consent Mode v2 bootstrap.
+
+How the page is read
+--------------------
+The page is never parsed into a tree and re-serialized: the output is the
+input, byte for byte, except for the attributes that are renamed and the
+markup that is inserted. A tokenizer made of a few regular expressions
+follows the HTML standard's tokenization rules wherever they decide what is
+a tag and what is not:
+
+* comments (``<!-- -->``, ``<!-->``, ``--!>``), bogus comments (``<!...>``,
+  ``<?...>``, ``</ ...>``) and ``<![CDATA[`` outside foreign content (a bogus
+  comment ending at the first ``>``, which is also the safe reading: nothing
+  after that ``>`` is hidden from gating);
+* attribute values with the standard's quoting rules (double, single,
+  unquoted, missing), so a ``>`` or ``<script`` inside a quoted value is
+  never taken for markup;
+* raw text elements (``<script>`` with its escape states, ``<style>``,
+  ``<textarea>``, ``<title>``, ``<xmp>``, ``<iframe>``, ``<noembed>``,
+  ``<noframes>``, ``<plaintext>``), so tag-like text in a script string is
+  never rewritten;
+* ``<noscript>`` content is read as markup (that is how a browser without
+  JavaScript reads it, and tracking pixels live there) but bounded by its
+  ``</noscript>``, which is how a browser with JavaScript reads it;
+* tag and attribute names in any case; an unterminated tag or comment at the
+  end of the page hides the rest of it from the browser, and from us.
+
+Cost, in three tiers, each linear in the page size:
+
+* a page that mentions neither ``data-consent`` nor a declared host (found
+  by searches that run in C) is not tokenized at all;
+* otherwise, when no quoted attribute value before the last mention holds a
+  ``>`` (then every tag ends at its first ``>``), only the landmarks that
+  change the tokenizer's state (comments, raw text elements...) and the tags
+  holding a mention are read (:meth:`_Page.skim`);
+* otherwise the full tokenizer runs up to the last mention: uninteresting
+  markup is skipped by one possessive regular expression inside the regex
+  engine, and only tags that can load something reach Python
+  (:meth:`_Page.scan`). Both reads give the same output (a property test
+  checks it).
+
+:mod:`html.parser` was not used: it calls back into Python for every tag,
+reports positions as line/column pairs, and does not implement the script
+escape states, so it is both slower and less faithful to browsers.
+
+What is gated
+-------------
+An element is gated when it carries ``data-consent="a b"`` naming
+categories not all granted, or when it is untagged and one of its URLs
+points at a host declared by a service of a category
+(:attr:`~mypharm_consent.config.Service.hosts`). Gating renames ``src``,
+``href``, ``srcset``, ``imagesrcset``, ``poster`` and ``srcdoc`` to their
+``data-`` form and turns scripts into ``type="text/plain"`` with the original
+type kept in ``data-type``. ``<source>``, ``<track>`` and ``<img>`` inside a
+gated ``<video>``, ``<audio>`` or ``<picture>`` inherit its categories. A
+visible gated ``<iframe>`` is wrapped in a click-to-load placeholder
+(template ``placeholder.html``).
+"""
 
 from __future__ import annotations
 
-from mypharm_consent.config import ConsentConfig
+import hashlib
+import html as html_lib
+import json
+import logging
+import re
+import threading
+import time
+import weakref
+from bisect import bisect_left
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
+from urllib.parse import unquote
+
+from markupsafe import Markup
+
+from mypharm_consent.config import NECESSARY, ConsentConfig, Language
+from mypharm_consent.csrf import CsrfGuard
+from mypharm_consent.services import services_of
 from mypharm_consent.state import ConsentState
+from mypharm_consent.templating import environment
 
-__all__ = ["gate_html"]
+__all__ = [
+    "CONSENT_MODE_SIGNALS",
+    "DEFAULT_CONSENT_MODE_MAPPING",
+    "PLACEHOLDER_TEMPLATE",
+    "PLACEHOLDER_TEXTS",
+    "asset_version",
+    "consent_mode_defaults",
+    "gate_html",
+    "url_host",
+]
+
+logger = logging.getLogger("mypharm_consent")
+
+#: The template of the click-to-load placeholder around a gated iframe.
+PLACEHOLDER_TEMPLATE = "placeholder.html"
+
+#: The storage types of Google Consent Mode v2.
+CONSENT_MODE_SIGNALS = (
+    "ad_storage",
+    "analytics_storage",
+    "ad_user_data",
+    "ad_personalization",
+    "functionality_storage",
+    "personalization_storage",
+    "security_storage",
+)
+
+#: Which Consent Mode signals each category grants, unless
+#: ``ConsentConfig.consent_mode_signals`` says otherwise. Categories the site
+#: does not declare are ignored; a signal no declared category grants stays
+#: ``"denied"``.
+DEFAULT_CONSENT_MODE_MAPPING: Mapping[str, tuple[str, ...]] = {
+    NECESSARY: ("security_storage",),
+    "analytics": ("analytics_storage",),
+    "marketing": ("ad_storage", "ad_user_data", "ad_personalization"),
+    "preferences": ("functionality_storage", "personalization_storage"),
+}
+
+#: The placeholder's words, per language.
+PLACEHOLDER_TEXTS: Mapping[str, Mapping[str, str]] = {
+    "fr": {
+        "title": "Contenu de {service} bloqué",
+        "message": (
+            "Ce contenu est fourni par {service} ({host}), qui peut déposer des cookies. "
+            "Il relève de la catégorie « {category} », que vous n'avez pas acceptée."
+        ),
+        "load": "Charger ce contenu",
+        "always": "Toujours autoriser {service}",
+        "preferences": "Gérer mes préférences",
+        "gpc": (
+            "Votre navigateur demande de ne pas partager vos données (Global Privacy Control) : "
+            "ce contenu ne se chargera que si vous le demandez."
+        ),
+        "failed": "Votre choix n'a pas pu être enregistré. Réessayez.",
+    },
+    "en": {
+        "title": "{service} content blocked",
+        "message": (
+            "This content is provided by {service} ({host}), which may set cookies. "
+            "It belongs to the “{category}” category, which you have not accepted."
+        ),
+        "load": "Load this content",
+        "always": "Always allow {service}",
+        "preferences": "Manage my preferences",
+        "gpc": (
+            "Your browser asks not to share your data (Global Privacy Control): "
+            "this content only loads if you ask for it."
+        ),
+        "failed": "Your choice could not be saved. Please try again.",
+    },
+}
+
+# -- tokenizer ---------------------------------------------------------------
+
+_WS = "\\t\\n\\f\\r "
+# The attribute part of a tag, by the standard's before/after attribute name
+# and value states. Possessive: never backtracks, so linear on any input.
+_ATTRS = (
+    rf"(?:[{_WS}/]++|[^{_WS}/>][^{_WS}/=>]*+"
+    rf"(?:[{_WS}]*+=[{_WS}]*+(?:\"[^\"]*+\"|'[^']*+'|[^{_WS}>]*+))?+)*+"
+)
+_DELIM = rf"(?=[{_WS}/>])"
+_RAW_TEXT = ("style", "textarea", "title", "xmp", "iframe", "noembed", "noframes")
+_MEDIA = ("img", "video", "audio", "source", "track", "link", "script", "iframe")
+_CONTAINERS = ("video", "audio", "picture")
+_START_NAMES = (*_MEDIA, *_RAW_TEXT, *_CONTAINERS, "head", "noscript", "plaintext")
+_START_ALT = "|".join(sorted(set(_START_NAMES), key=len, reverse=True))
+_END_ALT = "|".join(_CONTAINERS)
 
 
-def gate_html(html: str, state: ConsentState, config: ConsentConfig) -> str:
-    """Return ``html`` with the tags of categories ``state`` does not grant made inert."""
-    return html
+def _trie(names: tuple[str, ...]) -> str:
+    """An alternation of ``names`` factored by first letter (faster to reject)."""
+    groups: dict[str, list[str]] = {}
+    for name in sorted(set(names)):
+        groups.setdefault(name[0], []).append(name[1:])
+    return "|".join(
+        f"{first}(?:{'|'.join(sorted(rests, key=len, reverse=True))})"
+        for first, rests in groups.items()
+    )
+
+
+# Everything gating can skip without looking: text, comments, bogus comments,
+# and lower-case tags (with their attributes) that can neither load nor hide
+# anything. Names with an upper-case letter stop the skip and are sorted out
+# one by one (rare), which keeps the common case free of case folding.
+_SKIP = re.compile(
+    r"(?:[^<]++"
+    r"|<!--(?:-?>|(?s:.*?)--!?>)"
+    r"|<!(?!--)[^>]*+>"
+    r"|<\?[^>]*+>"
+    r"|</(?![A-Za-z])[^>]*+>"
+    r"|<(?![A-Za-z!?/])"
+    rf"|<(?!(?:{_trie(_START_NAMES)}){_DELIM}|[a-z]*+[A-Z])[a-z][^{_WS}/>]*+{_ATTRS}>"
+    rf"|</(?!(?:{_END_ALT}){_DELIM}|[a-z]*+[A-Z])[a-z][^{_WS}/>]*+{_ATTRS}>"
+    r")*+"
+)
+_ANY_TAG = re.compile(rf"</?[A-Za-z][^{_WS}/>]*+{_ATTRS}>")
+_START_TAG = re.compile(rf"<((?i:{_START_ALT})){_DELIM}({_ATTRS})>")
+_END_TAG = re.compile(rf"</((?i:{_END_ALT})){_DELIM}{_ATTRS}>")
+_ATTR = re.compile(
+    rf"([^{_WS}/>][^{_WS}/=>]*)(?:[{_WS}]*=[{_WS}]*(\"[^\"]*\"|'[^']*'|[^{_WS}>]*))?"
+)
+_RAW_END = {
+    name: re.compile(rf"</(?i:{name}){_DELIM}") for name in (*_RAW_TEXT, "script", "noscript")
+}
+_ANY_END_TAG = re.compile(rf"</[A-Za-z][^{_WS}/>]*+{_ATTRS}>")
+# Script data, escaped and double-escaped states (HTML standard 13.2.5.4-31).
+_SCRIPT_DATA = re.compile(rf"<!--|</(?i:script){_DELIM}")
+_SCRIPT_ESCAPED = re.compile(rf"-->|</?(?i:script){_DELIM}")
+_SCRIPT_DOUBLE = re.compile(rf"-->|</(?i:script){_DELIM}")
+_DOCUMENT_START = re.compile(
+    r"\ufeff?(?:[\t\n\f\r ]++|<!--(?s:.*?)-->)*+(<!(?i:doctype)[^>]*+>)?"
+    r"(?:[\t\n\f\r ]++|<!--(?s:.*?)-->)*+(<(?i:html)" + _DELIM + ")?"
+)
+
+# Attributes that make an element load something, per element.
+_URL_ATTRIBUTES: Mapping[str, tuple[str, ...]] = {
+    "script": ("src",),
+    "img": ("src", "srcset"),
+    "iframe": ("src", "srcdoc"),
+    "link": ("href", "imagesrcset"),
+    "video": ("src", "poster"),
+    "audio": ("src",),
+    "source": ("src", "srcset"),
+    "track": ("src",),
+    "picture": (),
+}
+_SRCSET_ATTRIBUTES = frozenset({"srcset", "imagesrcset"})
+_INHERITING = frozenset({"source", "track", "img"})
+_URL_HOST = re.compile(
+    r"^(?:(?:https?|wss?|ftp):[/\\]*|[/\\]{2})([^/\\?#]*)", re.IGNORECASE | re.ASCII
+)
+_URL_NOISE = re.compile(r"[\t\n\r]")
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_TINY = frozenset({"0", "1", "0px", "1px"})
+_TAG_SPELLINGS = ("data-consent", "DATA-CONSENT", "Data-Consent")
+# The quick read (see ``_Page.skim``) holds only while no quoted attribute
+# value contains ">": then every tag ends at its first ">".
+_QUOTED_GT = re.compile(r"=[\t\n\f\r ]*+(?:\"[^\">]*+>|'[^'>]*+>)")
+# What changes the tokenizer's state, or matters to gating, besides the tags
+# that mention a trigger: comments, raw text elements, <noscript>, <head>,
+# media containers. A name with a capital letter sends the page to the full read.
+_LANDMARK = re.compile(
+    r"<(?:!--|(?P<capital>/?[a-z]*+[A-Z])|/?(?:video|audio|picture)(?=[\t\n\f\r />])"
+    r"|(?:script|style|textarea|title|xmp|iframe|noembed|noframes|noscript|plaintext|head)"
+    r"(?=[\t\n\f\r />]))"
+)
+_COMMENT = re.compile(r"<!--(?:-?>|(?s:.*?)--!?>)")
+_OPENING = re.compile(r"<[A-Za-z!?/]")
+_AUTHORITY = re.compile(r"//([^/\\?#\f \"'<>]*)")
+_DOCUMENT_TAG = re.compile(r"<(?i:head|body)" + _DELIM)
+_ELEMENT_MARK = Markup("\x00")
+
+
+@dataclass(frozen=True)
+class _Attribute:
+    name: str
+    name_start: int
+    value: str | None
+
+
+_Hit = tuple[str, str, str]  # category, service name, service label
+
+
+@dataclass(frozen=True)
+class _Match:
+    categories: tuple[str, ...]
+    services: tuple[str, ...]
+    labels: tuple[str, ...]
+
+
+class _Gate:
+    """What gating needs from one configuration, computed once."""
+
+    def __init__(self, config: ConsentConfig) -> None:
+        self.config = config
+        self.categories = frozenset(config.category_names)
+        self.exact: dict[str, list[_Hit]] = {}
+        self.wildcard: dict[str, list[_Hit]] = {}
+        for category in config.categories:
+            for service in services_of(category):
+                entry = (category.name, service.name, service.label)
+                for host in service.hosts:
+                    if host.startswith("*."):
+                        self.wildcard.setdefault(host[2:], []).append(entry)
+                    else:
+                        self.exact.setdefault(host, []).append(entry)
+        prefix = config.prefix
+        self.gate_script = (
+            f'<script src="{prefix}/static/gate.js?v={asset_version("gate.js")}" defer'
+        )
+        self.gate_attributes = f' data-prefix="{prefix}"'
+        self.gate_css = (
+            f'<link rel="stylesheet" href="{prefix}/static/gate.css?v={asset_version("gate.css")}">'
+        )
+        self.consent_mode_script = (
+            f'<script src="{prefix}/static/consent-mode.js?v={asset_version("consent-mode.js")}">'
+            "</script>"
+        )
+        self.mapping = tuple(sorted(_signal_mapping(config).items()))
+        self.csrf = CsrfGuard(config)
+        self.token: tuple[float, str] | None = None
+        self.unknown_reported: set[str] = set()
+        self.lock = threading.Lock()
+
+    def form_token(self) -> str:
+        """A signed form token for the placeholders' buttons, renewed every minute.
+
+        The token only proves that a form came from one of our pages; it is
+        the same for everyone, so sharing one for a minute costs nothing.
+        """
+        now = time.monotonic()
+        with self.lock:
+            if self.token is None or now - self.token[0] > 60:
+                self.token = (now, self.csrf.token())
+            return self.token[1]
+
+    def lookup(self, host: str) -> list[_Hit]:
+        found = list(self.exact.get(host, ()))
+        labels = host.split(".")
+        for index in range(len(labels)):
+            found += self.wildcard.get(".".join(labels[index:]), ())
+        return found
+
+    def report_unknown(self, name: str) -> None:
+        with self.lock:
+            if name in self.unknown_reported:
+                return
+            self.unknown_reported.add(name)
+        logger.warning(
+            "data-consent names the undeclared category %r: the element stays inert", name
+        )
+
+
+_gates: dict[int, tuple[weakref.ref[ConsentConfig], _Gate]] = {}
+_gates_lock = threading.Lock()
+
+
+def _gate_for(config: ConsentConfig) -> _Gate:
+    entry = _gates.get(id(config))
+    if entry is not None and entry[0]() is config:
+        return entry[1]
+    gate = _Gate(config)
+    with _gates_lock:
+        # Configurations are few and long-lived; forget those that are gone.
+        for key in [key for key, (ref, _) in _gates.items() if ref() is None]:
+            del _gates[key]
+        _gates[id(config)] = (weakref.ref(config), gate)
+    return gate
+
+
+@lru_cache(maxsize=8)
+def asset_version(name: str) -> str:
+    """A short hash of the bundled static file ``name``, for cache-busting URLs."""
+    body = (files("mypharm_consent") / "static" / name).read_bytes()
+    return hashlib.sha256(body).hexdigest()[:12]
+
+
+def _signal_mapping(config: ConsentConfig) -> dict[str, tuple[str, ...]]:
+    """For each Consent Mode signal, the categories that must all be granted."""
+    source = config.consent_mode_signals
+    if source is None:
+        source = {
+            name: signals
+            for name, signals in DEFAULT_CONSENT_MODE_MAPPING.items()
+            if name in config.category_names
+        }
+    required: dict[str, list[str]] = {signal: [] for signal in CONSENT_MODE_SIGNALS}
+    for category, signals in source.items():
+        for signal in signals:
+            required[signal].append(category)
+    return {signal: tuple(categories) for signal, categories in required.items()}
+
+
+def _signals(
+    mapping: tuple[tuple[str, tuple[str, ...]], ...], granted: frozenset[str]
+) -> dict[str, str]:
+    return {
+        signal: "granted"
+        if categories and all(c == NECESSARY or c in granted for c in categories)
+        else "denied"
+        for signal, categories in mapping
+    }
+
+
+def consent_mode_defaults(state: ConsentState, config: ConsentConfig) -> dict[str, str]:
+    """The Consent Mode v2 signals for ``state``: ``"granted"`` or ``"denied"`` each.
+
+    A signal is granted when every category mapped to it is granted; a
+    signal no category maps to is denied.
+    """
+    return _signals(_gate_for(config).mapping, state.granted)
+
+
+def _json_for_script(value: object) -> str:
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@lru_cache(maxsize=256)
+def _consent_mode_block(
+    mapping: tuple[tuple[str, tuple[str, ...]], ...], granted: frozenset[str], gpc: bool
+) -> str:
+    payload = {
+        "default": _signals(mapping, granted),
+        "signals": {signal: list(categories) for signal, categories in mapping},
+        "gpc": gpc,
+    }
+    return (
+        '<script type="application/json" id="mypharm-consent-mode">'
+        f"{_json_for_script(payload)}</script>"
+    )
+
+
+# -- URL hosts ---------------------------------------------------------------
+
+
+def _unescape(value: str) -> str:
+    return html_lib.unescape(value) if "&" in value else value
+
+
+def url_host(value: str) -> str | None:
+    """The host an attribute's URL loads from, the way a browser reads it.
+
+    Absolute (``https://``, also with backslashes or missing slashes) and
+    protocol-relative (``//host``) URLs give their lower-cased host, without
+    user info, port or trailing dot; relative URLs give ``None``.
+    """
+    value = _URL_NOISE.sub("", value.strip("\t\n\f\r "))
+    match = _URL_HOST.match(value)
+    if match is None:
+        return None
+    host = match.group(1).rpartition("@")[2]
+    if host.startswith("["):
+        return host.lower()
+    host = unquote(host.partition(":")[0]).rstrip(".").lower()
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return host
+    return host or None
+
+
+def _srcset_hosts(value: str) -> list[str]:
+    hosts = []
+    for candidate in value.split():
+        host = url_host(candidate.strip(","))
+        if host:
+            hosts.append(host)
+    return hosts
+
+
+# -- rewriting ---------------------------------------------------------------
+
+
+def _attributes(html: str, start: int, end: int) -> list[_Attribute]:
+    found = []
+    for match in _ATTR.finditer(html, start, end):
+        raw = match.group(2)
+        if raw is None:
+            value = None
+        elif raw[:1] in ('"', "'"):
+            value = _unescape(raw[1:-1])
+        else:
+            value = _unescape(raw)
+        found.append(_Attribute(match.group(1).lower(), match.start(1), value))
+    return found
+
+
+def _attr_escape(value: str) -> str:
+    return html_lib.escape(value, quote=True)
+
+
+class _Page:
+    """One run of gating over one page (no state is kept between pages)."""
+
+    def __init__(self, html: str, state: ConsentState, gate: _Gate, language: Language) -> None:
+        self.html = html
+        self.state = state
+        self.gate = gate
+        self.language = language
+        self.out: list[str] = []
+        self.copied = 0
+        # Indices in ``out`` of the empty pieces standing for the head markup.
+        self.head_slot: int | None = None
+        self.script_slot: int | None = None
+        self.needs_client = False
+        self.changed = False
+        self.gated = 0
+        self.placeholders = 0
+        self.containers: list[tuple[str, _Match | None]] = []
+        # Gating looks no further than the last mention of ``data-consent``
+        # or of a declared host (see ``_triggers``); only tags holding one
+        # of those mentions are read.
+        self.limit = 0
+        self.triggers: list[int] = []
+        self.read_all = False
+        self.want_head = False
+
+    def copy_to(self, position: int) -> None:
+        if position > self.copied:
+            self.out.append(self.html[self.copied : position])
+            self.copied = position
+
+    def slot(self, position: int) -> int:
+        self.copy_to(position)
+        self.out.append("")
+        return len(self.out) - 1
+
+    def inheriting(self) -> bool:
+        """Whether the innermost open container is gated (its media inherit)."""
+        return bool(self.containers) and self.containers[-1][1] is not None
+
+    def done(self, position: int) -> bool:
+        """Whether nothing at or after ``position`` can matter any more."""
+        if position < self.limit or self.inheriting():
+            return False
+        return not self.want_head or self.head_slot is not None or self.script_slot is not None
+
+    def scan(
+        self, start: int, end: int, *, in_noscript: bool = False, container: bool = False
+    ) -> int:
+        """Gate ``[start, end)`` reading every tag; where it stopped (``-1``: the end).
+
+        It stops early, outside any tag, once nothing further can matter, or
+        (``container``) once the gated container it was called for is closed.
+        """
+        html = self.html
+        position = start
+        while not self.done(position) and not (container and not self.inheriting()):
+            skipped = _SKIP.match(html, position, end)
+            assert skipped is not None  # the pattern also matches the empty string
+            position = skipped.end()
+            if position >= end:
+                return end
+            if html.startswith("</", position):
+                closing = _END_TAG.match(html, position, end)
+                if closing is not None:
+                    self.close_container(closing.group(1).lower())
+                    position = closing.end()
+                    continue
+            tag = _START_TAG.match(html, position, end)
+            if tag is None:
+                other = _ANY_TAG.match(html, position, end)
+                if other is not None:
+                    # A tag spelt with capitals that gating has no business with.
+                    position = other.end()
+                    continue
+                # An unterminated tag or comment: the browser reads the rest
+                # of the page as part of it, so nothing there can load.
+                return -1
+            name = tag.group(1).lower()
+            after = tag.end()
+            if name == "head":
+                if self.head_slot is None and not in_noscript:
+                    self.head_slot = self.slot(after)
+                position = after
+            elif name == "noscript":
+                close = _RAW_END["noscript"].search(html, after, end)
+                inner_end = close.start() if close else end
+                self.noscript(after, inner_end)
+                position = inner_end
+            elif name == "plaintext":
+                return -1
+            elif name in _URL_ATTRIBUTES:
+                if name == "script" and self.script_slot is None and not in_noscript:
+                    self.script_slot = self.slot(tag.start())
+                position = self.element(name, tag, end)
+            else:
+                close = _RAW_END[name].search(html, after, end)
+                position = close.start() if close else end
+        return position
+
+    def skim(self) -> bool:
+        """Gate the page reading only its landmarks and the tags that mention a trigger.
+
+        Valid when every tag that may be gated holds a mention (not so on a
+        page with a backslashed URL), no quoted attribute value before the
+        last mention holds a ``>`` and no tag name there has a capital letter
+        (checked first: the page is then left to :meth:`scan`, and ``False``
+        returned). Under
+        those conditions every construct other than a comment or a raw text
+        element ends at its first ``>``, so whether a position is in the
+        middle of a tag is told by the nearest ``>`` and ``<`` before it, and
+        the regular expressions skip everything else at the speed of a
+        search.
+        """
+        html = self.html
+        limit = self.limit
+        if self.read_all or _QUOTED_GT.search(html, 0, limit):
+            return False
+        landmarks = []
+        for found in _LANDMARK.finditer(html, 0, limit):
+            if found.group("capital"):
+                return False
+            landmarks.append(found.start())
+        marks = sorted({*landmarks, *self.trigger_tags(limit)})
+        safe = 0
+        for position in marks:
+            if position < safe:
+                continue
+            if not self.in_data(safe, position):
+                # Inside a tag, which ends at its first ">": skip past it.
+                closed = html.find(">", position)
+                if closed == -1:
+                    return True
+                safe = closed + 1
+                continue
+            safe = self.landmark(position)
+            if safe < 0:
+                return True
+        if self.want_head and self.head_slot is None and self.script_slot is None:
+            self.scan(safe, len(html))
+        return True
+
+    def trigger_tags(self, limit: int) -> list[int]:
+        """The starts of the tags that hold a trigger (a candidate each)."""
+        html = self.html
+        starts: list[int] = []
+        # After the last ">" before a trigger, the first opening starts the
+        # tag that holds it. Both are tracked from trigger to trigger, so
+        # that every character is looked at once.
+        previous = 0
+        searched = 0
+        opening: int | None = None
+        for trigger in self.triggers:
+            if trigger >= limit:
+                break
+            closed = html.rfind(">", previous, trigger)
+            if closed != -1:
+                searched, opening = closed + 1, None
+            previous = trigger
+            if opening is None:
+                found = _OPENING.search(html, searched, trigger)
+                searched = trigger
+                opening = found.start() if found else None
+            if opening is not None and (not starts or starts[-1] != opening):
+                starts.append(opening)
+        return starts
+
+    def in_data(self, safe: int, position: int) -> bool:
+        """Whether ``position`` (a ``<``) opens a tag, given ``safe`` is outside any."""
+        html = self.html
+        closed = html.rfind(">", safe, position)
+        return _OPENING.search(html, max(closed + 1, safe), position) is None
+
+    def landmark(self, position: int) -> int:
+        """Handle what starts at ``position``; the next safe position (``-1``: the end)."""
+        html = self.html
+        end = len(html)
+        if html.startswith("<!--", position):
+            comment = _COMMENT.match(html, position)
+            return comment.end() if comment else -1
+        if html.startswith("</", position):
+            closing = _END_TAG.match(html, position)
+            if closing is not None:
+                self.close_container(closing.group(1).lower())
+                return closing.end()
+        tag = _START_TAG.match(html, position)
+        if tag is None:
+            other = _ANY_TAG.match(html, position)
+            if other is not None:
+                return other.end()
+            # A bogus comment (<!...>, <?...>, </ ...>) or an unterminated tag.
+            closed = html.find(">", position)
+            bogus = html[position + 1] in "!?" or not html[position + 2 : position + 3].isalpha()
+            return closed + 1 if bogus and closed != -1 else -1
+        name = tag.group(1).lower()
+        after = tag.end()
+        if name == "head":
+            if self.head_slot is None:
+                self.head_slot = self.slot(after)
+            return after
+        if name == "noscript":
+            close = _RAW_END["noscript"].search(html, after)
+            inner_end = close.start() if close else end
+            self.noscript(after, inner_end)
+            return inner_end
+        if name == "plaintext":
+            return -1
+        if name in _URL_ATTRIBUTES:
+            if name == "script" and self.script_slot is None:
+                self.script_slot = self.slot(position)
+            body_end = self.element(name, tag, end)
+            if name in _CONTAINERS and self.inheriting():
+                # Its media inherit its categories: read it all, tag by tag.
+                return self.scan(body_end, end, container=True)
+            return body_end
+        close = _RAW_END[name].search(html, after)
+        return close.start() if close else -1
+
+    def noscript(self, start: int, end: int) -> None:
+        """Gate a ``<noscript>``'s content: markup without JavaScript, text with it.
+
+        Containers opened inside end with it, as they do in a browser.
+        """
+        depth = len(self.containers)
+        self.scan(start, end, in_noscript=True)
+        del self.containers[depth:]
+
+    def close_container(self, name: str) -> None:
+        for index in range(len(self.containers) - 1, -1, -1):
+            if self.containers[index][0] == name:
+                del self.containers[index:]
+                return
+
+    def element(self, name: str, tag: re.Match[str], end: int) -> int:
+        html = self.html
+        after = tag.end()
+        if name == "script":
+            body_end = _script_end(html, after, end)
+        elif name == "iframe":
+            close = _RAW_END["iframe"].search(html, after, end)
+            body_end = close.start() if close else end
+        else:
+            body_end = after
+        match = None
+        attributes: list[_Attribute] = []
+        if (tag.start() < self.limit or self.inheriting()) and self.worth_reading(tag):
+            attributes = _attributes(html, tag.start(2), tag.end(2))
+            match = self.decide(name, attributes)
+        if name in _CONTAINERS:
+            self.containers.append((name, match))
+        if match is None:
+            return body_end
+        self.gated += 1
+        self.needs_client = True
+        edits = self.edits(name, tag, attributes, match)
+        if name == "iframe" and body_end < end and _wants_placeholder(attributes):
+            closing = _ANY_END_TAG.match(html, body_end, end)
+            if closing is not None:
+                opening, ending = self.placeholder(attributes, match)
+                self.copy_to(tag.start())
+                self.out.append(opening)
+                self.apply(edits, hidden_at=tag.start() + 1 + len(name))
+                self.copy_to(closing.end())
+                self.out.append(ending)
+                return closing.end()
+        self.apply(edits)
+        return body_end
+
+    def worth_reading(self, tag: re.Match[str]) -> bool:
+        """Whether the tag holds a mention of ``data-consent`` or of a declared host.
+
+        Otherwise it can be neither tagged nor auto-blocked (unless it
+        inherits from a gated container), and its attributes are not decoded.
+        """
+        if self.read_all or self.inheriting():
+            return True
+        index = bisect_left(self.triggers, tag.start())
+        return index < len(self.triggers) and self.triggers[index] < tag.end()
+
+    def decide(self, name: str, attributes: list[_Attribute]) -> _Match | None:
+        """The categories that keep this element inert, or ``None`` to leave it."""
+        state = self.state
+        first: dict[str, str | None] = {}
+        for attribute in attributes:
+            first.setdefault(attribute.name, attribute.value)
+        tag_value = first.get("data-consent")
+        if tag_value is not None and tag_value.strip():
+            wanted = tuple(dict.fromkeys(tag_value.split()))
+            for category in wanted:
+                if category not in self.gate.categories:
+                    self.gate.report_unknown(category)
+            if all(state.allows(c) and c in self.gate.categories for c in wanted):
+                if _authored_inert(name, first):
+                    self.needs_client = True
+                return None
+            service = first.get("data-service") or ""
+            labels = ((service,) if service else ()) + tuple(
+                dict.fromkeys(label for _, _, label in self.host_hits(name, first))
+            )
+            return _Match(wanted, (), labels)
+        if name in _INHERITING and self.containers:
+            inherited = self.containers[-1][1]
+            if inherited is not None:
+                return inherited
+        hits = self.host_hits(name, first)
+        if not hits:
+            return None
+        categories = tuple(dict.fromkeys(c for c, _, _ in hits))
+        if all(state.allows(c) for c in categories):
+            return None
+        return _Match(
+            categories,
+            tuple(dict.fromkeys(s for _, s, _ in hits)),
+            tuple(dict.fromkeys(label for _, _, label in hits)),
+        )
+
+    def host_hits(self, name: str, first: Mapping[str, str | None]) -> list[_Hit]:
+        gate = self.gate
+        if not gate.exact and not gate.wildcard:
+            return []
+        hits: list[_Hit] = []
+        for attribute in _URL_ATTRIBUTES[name]:
+            value = first.get(attribute)
+            if not value or attribute == "srcdoc":
+                continue
+            hosts = _srcset_hosts(value) if attribute in _SRCSET_ATTRIBUTES else [url_host(value)]
+            for host in hosts:
+                if host:
+                    hits += gate.lookup(host)
+        return hits
+
+    def edits(
+        self, name: str, tag: re.Match[str], attributes: list[_Attribute], match: _Match
+    ) -> list[tuple[int, str]]:
+        """Insertions ``(position, text)`` that make this start tag inert."""
+        present = {a.name for a in attributes}
+        inserted = []
+        edits: list[tuple[int, str]] = []
+        if name == "script":
+            types = [a for a in attributes if a.name == "type"]
+            if not types or (types[0].value or "").strip().lower() != "text/plain":
+                # First in the tag, so it wins over any (even repeated) type.
+                inserted.append(' type="text/plain"')
+                if types:
+                    prefix = "data-consent-" if "data-type" in present else "data-"
+                    edits.append((types[0].name_start, prefix))
+        declared = next((a.value for a in attributes if a.name == "data-consent"), None)
+        if not (declared or "").strip():
+            inserted.append(f' data-consent="{_attr_escape(" ".join(match.categories))}"')
+            if match.services and "data-service" not in present:
+                inserted.append(f' data-service="{_attr_escape(" ".join(match.services))}"')
+        if inserted:
+            edits.append((tag.start() + 1 + len(name), "".join(inserted)))
+        for attribute in attributes:
+            if attribute.name in _URL_ATTRIBUTES[name]:
+                taken = f"data-{attribute.name}" in present
+                edits.append((attribute.name_start, "data-consent-" if taken else "data-"))
+        edits.sort(key=lambda edit: edit[0])
+        return edits
+
+    def apply(self, edits: list[tuple[int, str]], hidden_at: int | None = None) -> None:
+        if hidden_at is not None:
+            edits = sorted([(hidden_at, " hidden"), *edits], key=lambda edit: edit[0])
+        for position, text in edits:
+            self.copy_to(position)
+            self.out.append(text)
+        self.changed = True
+
+    def placeholder(self, attributes: list[_Attribute], match: _Match) -> tuple[str, str]:
+        self.placeholders += 1
+        source = next((a.value for a in attributes if a.name == "src"), None) or ""
+        host = url_host(source) or ""
+        config = self.gate.config
+        refused = [c for c in match.categories if not self.state.allows(c)] or [
+            match.categories[-1]
+        ]
+        found = config.category(refused[0])
+        category_label = found.label[self.language] if found else refused[0]
+        service = match.labels[0] if match.labels else (host or category_label)
+        return _render_placeholder(
+            self.gate,
+            self.language,
+            number=self.placeholders,
+            service=service,
+            host=host,
+            category_label=category_label,
+            categories=" ".join(match.categories),
+            gpc=self.state.gpc and "marketing" in refused,
+        )
+
+    def head_markup(self, consent_mode: bool) -> str:
+        gate = self.gate
+        state = self.state
+        parts = []
+        if consent_mode:
+            parts.append(_consent_mode_block(gate.mapping, state.granted, state.gpc))
+            parts.append(gate.consent_mode_script)
+        if self.needs_client:
+            granted = " ".join(sorted(state.granted | {NECESSARY}))
+            script = [
+                gate.gate_script,
+                gate.gate_attributes,
+                f' data-granted="{_attr_escape(granted)}"',
+            ]
+            if self.placeholders:
+                parts.append(gate.gate_css)
+                script.append(f' data-csrf="{_attr_escape(gate.form_token())}"')
+                script.append(f' data-lang="{self.language}"')
+            script.append("></script>")
+            parts.append("".join(script))
+        return "".join(parts)
+
+
+def _authored_inert(name: str, first: Mapping[str, str | None]) -> bool:
+    """Whether the site wrote the element already inert, for ``gate.js`` to activate."""
+    if name == "script" and (first.get("type") or "").strip().lower() == "text/plain":
+        return True
+    return any(
+        f"data-{attribute}" in first and attribute not in first
+        for attribute in _URL_ATTRIBUTES[name]
+    )
+
+
+def _wants_placeholder(attributes: list[_Attribute]) -> bool:
+    """Visible iframes get a placeholder; hidden ones (tracking frames) do not."""
+    for attribute in attributes:
+        value = (attribute.value or "").strip().lower()
+        if attribute.name == "hidden":
+            return False
+        if attribute.name == "data-consent-placeholder" and value in ("off", "false", "no"):
+            return False
+        if attribute.name == "style" and _HIDDEN_STYLE.search(value):
+            return False
+        if attribute.name in ("width", "height") and value in _TINY:
+            return False
+    return True
+
+
+@lru_cache(maxsize=256)
+def _render_placeholder(
+    gate: _Gate,
+    language: Language,
+    *,
+    number: int,
+    service: str,
+    host: str,
+    category_label: str,
+    categories: str,
+    gpc: bool,
+) -> tuple[str, str]:
+    """The placeholder markup before and after the iframe it wraps (remembered)."""
+    config = gate.config
+    values = {"service": service, "host": host or service, "category": category_label}
+    template = environment(config).get_template(PLACEHOLDER_TEMPLATE)
+    body = template.render(
+        id=f"mypharm-gate-{number}",
+        lang=language,
+        service=service,
+        host=host,
+        categories=categories,
+        gpc=gpc,
+        preferences_url=f"{config.prefix}/preferences",
+        t={key: text.format(**values) for key, text in PLACEHOLDER_TEXTS[language].items()},
+        element=_ELEMENT_MARK,
+    )
+    opening, marker, ending = body.partition(_ELEMENT_MARK)
+    # The template file's final newline is not part of the page.
+    return (opening, ending.rstrip("\n")) if marker else (body.rstrip("\n"), "")
+
+
+def _script_end(html: str, start: int, end: int) -> int:
+    """Where the ``</script`` that really ends a script body starts (or ``end``)."""
+    position = start
+    state = 0  # 0: script data, 1: escaped, 2: double escaped
+    while True:
+        if state == 0:
+            found = _SCRIPT_DATA.search(html, position, end)
+            if found is None:
+                return end
+            if found.group().startswith("</"):
+                return found.start()
+            # "<!-->" closes at once: the dashes of "<!--" count for "-->".
+            state, position = 1, found.end() - 2
+        elif state == 1:
+            found = _SCRIPT_ESCAPED.search(html, position, end)
+            if found is None:
+                return end
+            text = found.group()
+            if text == "-->":
+                state, position = 0, found.end()
+            elif text.startswith("</"):
+                return found.start()
+            else:
+                state, position = 2, found.end() + 1
+        else:
+            found = _SCRIPT_DOUBLE.search(html, position, end)
+            if found is None:
+                return end
+            if found.group() == "-->":
+                state, position = 0, found.end()
+            else:
+                state, position = 1, found.end() + 1
+
+
+def _triggers(html: str, gate: _Gate) -> list[int] | None:
+    """Where the page mentions something gating may act on, in order.
+
+    A tag can only be gated if it says ``data-consent`` or holds a URL whose
+    authority (after ``//``) names a declared host. Both are found with
+    searches that run in C over the whole page, so a page without any costs
+    no tokenizing at all, the tokenizer stops after the last one, and only
+    the tags around them are read. Hosts the browser would decode first
+    (character references, percent-escapes, tabs and newlines) count as
+    mentions; a backslashed URL (``https:\\\\host``) makes every tag count
+    (``None``).
+    """
+    positions: list[int] = []
+    for spelling in _TAG_SPELLINGS:
+        _occurrences(html, spelling, positions)
+    if gate.exact or gate.wildcard:
+        if ":\\\\" in html:
+            return None
+        for token in set(_AUTHORITY.findall(html)):
+            if _is_trigger(token, gate):
+                _occurrences(html, "//" + token, positions)
+    positions.sort()
+    return positions
+
+
+def _occurrences(html: str, text: str, positions: list[int]) -> None:
+    found = html.find(text)
+    while found != -1:
+        positions.append(found)
+        found = html.find(text, found + 1)
+
+
+@lru_cache(maxsize=4096)
+def _authority_host(token: str) -> str:
+    host = _URL_NOISE.sub("", token).rpartition("@")[2]
+    return host.partition(":")[0].rstrip(".").lower()
+
+
+def _is_trigger(token: str, gate: _Gate) -> bool:
+    if "&" in token or "%" in token or not token.isascii():
+        return True
+    host = _authority_host(token)
+    return bool(host) and bool(gate.lookup(host))
+
+
+def _language(language: str | None, config: ConsentConfig) -> Language:
+    if language == "fr":
+        return "fr"
+    if language == "en":
+        return "en"
+    return config.default_language
+
+
+def gate_html(
+    html: str,
+    state: ConsentState,
+    config: ConsentConfig,
+    *,
+    language: str | None = None,
+) -> str:
+    """Return ``html`` with the tags of categories ``state`` does not grant made inert.
+
+    Everything not gated is returned byte for byte; tags of granted
+    categories are left exactly as written. ``language`` (``"fr"`` or
+    ``"en"``, default ``config.default_language``) is the language of the
+    click-to-load placeholders. A full document also gets, first thing in
+    its ``<head>``, the Consent Mode v2 bootstrap (``config.consent_mode``)
+    and, when it has gated elements, ``gate.js``. Linear in the page size;
+    the last few pages are remembered, rewritten, for a few minutes, since
+    most pages are the same for every visitor who made the same choice.
+    """
+    if not config.gating and not config.consent_mode:
+        return html
+    gate = _gate_for(config)
+    chosen = _language(language, config)
+    if len(html) > _REMEMBERED_CHARS:
+        return _gate(html, state.granted, state.gpc, gate, chosen)
+    period = int(time.monotonic() // _REMEMBERED_SECONDS)
+    return _remembered(html, state.granted, state.gpc, gate, chosen, period)
+
+
+#: The last few pages are remembered, rewritten, for a few minutes: most pages
+#: are the same for every visitor who made the same choice. (The form token a
+#: remembered page carries stays valid for days.)
+_REMEMBERED_PAGES = 16
+_REMEMBERED_CHARS = 256 * 1024
+_REMEMBERED_SECONDS = 300
+
+
+@lru_cache(maxsize=_REMEMBERED_PAGES)
+def _remembered(
+    html: str, granted: frozenset[str], gpc: bool, gate: _Gate, language: Language, period: int
+) -> str:
+    return _gate(html, granted, gpc, gate, language)
+
+
+def _gate(
+    html: str,
+    granted: frozenset[str],
+    gpc: bool,
+    gate: _Gate,
+    language: Language,
+    *,
+    fast: bool = True,
+) -> str:
+    config = gate.config
+    state = ConsentState(decided=True, granted=granted, gpc=gpc)
+    page = _Page(html, state, gate, language)
+    if config.gating:
+        triggers = _triggers(html, gate)
+        if triggers is None:
+            page.read_all = True
+            page.limit = len(html)
+        elif triggers:
+            page.triggers = triggers
+            page.limit = triggers[-1] + 1
+    page.want_head = config.consent_mode or page.limit > 0
+    if not page.want_head:
+        return html
+    if not (fast and page.limit and page.skim()):
+        page.scan(0, len(html))
+    markup = page.head_markup(config.consent_mode)
+    if not markup:
+        return "".join(page.out) + html[page.copied :] if page.changed else html
+    start = _DOCUMENT_START.match(html)
+    assert start is not None  # every part of the pattern is optional
+    document = start.group(1) or start.group(2) or _DOCUMENT_TAG.search(html)
+    if page.head_slot is None and not document:
+        # A fragment (a partial page update): the page it lands in has the scripts.
+        return "".join(page.out) + html[page.copied :] if page.changed else html
+    # Into <head> if it comes before any script (a later one is ignored by
+    # browsers), else before the first script.
+    slots = [slot for slot in (page.head_slot, page.script_slot) if slot is not None]
+    if slots:
+        slot = min(slots)
+        page.out[slot] = markup
+        page.copy_to(len(html))
+        return "".join(page.out)
+    page.copy_to(len(html))
+    rewritten = "".join(page.out)
+    # Right after the doctype, or before <html>: nothing there is ever rewritten.
+    position = start.end(1) if start.group(1) else start.start(2) if start.group(2) else 0
+    return rewritten[:position] + markup + rewritten[position:]

@@ -1,0 +1,185 @@
+"""Throughput of ``GET /p.gif`` against a bare ASGI app answering the same GIF.
+
+Both apps are served, one after the other, by the same server (uvicorn with
+httptools + uvloop, and granian when installed) on a loopback port and loaded
+by ``wrk -t1 -c32`` (keep-alive) for several rounds, alternating, so that
+both see the same machine load; the median of each is reported with the
+ratio. The beacon runs twice: spooling only (the request path) and with its
+flusher inserting into the embedded engine in the same process.
+
+    .venv/bin/python benchmarks/bench_pixel.py [--rounds 5] [--seconds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+USER_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+)
+PATH = "/p.gif?u=%2Fproduits%3Futm_source%3Dnews&r=https%3A%2F%2Fwww.google.com%2F"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start")
+
+
+def _server(kind: str, app: str, port: int) -> list[str]:
+    target = f"benchmarks.pixel_apps:{app}"
+    if kind == "uvicorn":
+        return [
+            str(BIN / "uvicorn"),
+            target,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+        ]
+    return [
+        str(BIN / "granian"),
+        "--interface",
+        "asgi",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-ws",
+        target,
+    ]
+
+
+def measure(kind: str, app: str, seconds: int, bench_dir: Path) -> float:
+    """Requests per second of one wrk run against a fresh server process."""
+    port = _free_port()
+    env = {**os.environ, "BENCH_DIR": str(bench_dir), "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(_server(kind, app, port), cwd=ROOT, env=env)
+    try:
+        _wait_port(port)
+        url = f"http://127.0.0.1:{port}{PATH}"
+        subprocess.run(
+            ["wrk", "-t1", "-c32", "-d1s", "-H", f"User-Agent: {USER_AGENT}", url],
+            check=True,
+            capture_output=True,
+        )
+        result = subprocess.run(
+            ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"User-Agent: {USER_AGENT}", url],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    found = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
+    if not found:
+        raise RuntimeError(result.stdout)
+    return float(found.group(1))
+
+
+def in_process(calls: int = 100_000) -> tuple[float, float]:
+    """µs per request of the bare app and of the spooling beacon, called directly (no server)."""
+    import asyncio
+
+    os.environ.setdefault("BENCH_DIR", tempfile.mkdtemp(prefix="bench-pixel-"))
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.pixel_apps import bare, pixel_spool
+
+    path, _, query = PATH.partition("?")
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"user-agent", USER_AGENT.encode())],
+        "client": ("127.0.0.1", 50000),
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: object) -> None:
+        return None
+
+    async def run(app: object, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            await app(scope, receive, send)  # type: ignore[operator]
+        return (time.perf_counter() - start) / count * 1e6
+
+    results: dict[str, list[float]] = {"bare": [], "pixel": []}
+    asyncio.run(run(pixel_spool, 1000))
+    for _ in range(5):
+        results["bare"].append(asyncio.run(run(bare, calls)))
+        results["pixel"].append(asyncio.run(run(pixel_spool, calls)))
+    return statistics.median(results["bare"]), statistics.median(results["pixel"])
+
+
+def main() -> None:
+    """Run the rounds and print a Markdown table of medians and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--servers", default="uvicorn,granian")
+    parser.add_argument("--in-process", action="store_true", help="only the in-process costs")
+    args = parser.parse_args()
+    bare_us, pixel_us = in_process()
+    print(
+        f"In process (no server): bare app {bare_us:.2f} µs per request, beacon /p.gif "
+        f"{pixel_us:.2f} µs (adds {pixel_us - bare_us:.2f} µs: parse, anonymize, spool).\n"
+    )
+    if args.in_process:
+        return
+    servers = [s for s in args.servers.split(",") if (BIN / s).exists() or shutil.which(s)]
+    print(
+        "| server | bare ASGI GIF (req/s) | beacon /p.gif, spool only (req/s) | ratio "
+        "| beacon /p.gif + embedded flush in-process (req/s) | ratio |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    apps = ("bare", "pixel_spool", "pixel")
+    for kind in servers:
+        runs: dict[str, list[float]] = {app: [] for app in apps}
+        with tempfile.TemporaryDirectory() as tmp:
+            for _ in range(args.rounds):
+                for app in apps:
+                    runs[app].append(measure(kind, app, args.seconds, Path(tmp)))
+        bare, spool, inline = (statistics.median(runs[app]) for app in apps)
+        print(
+            f"| {kind} | {bare:,.0f} | {spool:,.0f} | {spool / bare:.0%} "
+            f"| {inline:,.0f} | {inline / bare:.0%} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

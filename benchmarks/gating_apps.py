@@ -1,0 +1,166 @@
+"""The two ASGI apps compared by ``bench_gating.py``: a Starlette site, bare and with consent.
+
+Served by ``uvicorn benchmarks.gating_apps:bare`` / ``:consent``. Both answer
+the same three routes:
+
+* ``/tagged``: a 30 KB product page with the usual third-party tags
+  (Google Analytics, Meta pixel, a YouTube embed, social links);
+* ``/tagged-unique``: the same page with a counter in a comment, so that no
+  two answers are alike (nothing can be remembered between requests);
+* ``/first-party``: a 30 KB product page without any third-party tag;
+* ``/api/products.json``: a JSON document (not HTML: passed through).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from mypharm_consent import Category, ConsentConfig, ConsentMiddleware
+
+__all__ = ["FIRST_PARTY", "PRODUCTS", "TAGGED", "bare", "consent"]
+
+_HEAD = """<!doctype html>
+<html lang="fr">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Douleurs et fièvre – Pharmacie du Marché</title>
+<link rel="stylesheet" href="/static/site.css">
+<link rel="icon" href="/static/favicon.png">
+{third_party_head}
+<script src="/static/site.js" defer></script>
+</head>
+<body>
+<header class="site-header"><a class="logo" href="/">Pharmacie du Marché</a>
+<nav aria-label="Rayons"><ul>
+<li><a href="/rayons/douleurs">Douleurs et fièvre</a></li>
+<li><a href="/rayons/rhume">Rhume et grippe</a></li>
+<li><a href="/rayons/digestion">Digestion</a></li>
+<li><a href="/rayons/bebe">Bébé et maman</a></li>
+<li><a href="/rayons/beaute">Beauté</a></li>
+</ul></nav></header>
+<main>
+<h1>Douleurs et fièvre</h1>
+<p class="intro">Demandez conseil à votre pharmacien : il vous oriente vers le traitement adapté.</p>
+"""  # noqa: E501
+
+_GA = """<script async src="https://www.googletagmanager.com/gtag/js?id=G-BENCH01"></script>
+<script data-consent="analytics" src="/static/gtag-config.js"></script>
+<script data-consent="marketing" src="https://connect.facebook.net/fr_FR/fbevents.js"></script>"""
+
+_PRODUCT = """<article class="product" data-sku="{sku}">
+<a href="/produits/{sku}" class="product-link"><img src="/images/{sku}.webp" alt="Produit {sku}" width="160" height="160" loading="lazy"></a>
+<h2 class="product-name"><a href="/produits/{sku}">Paracétamol {mg} mg, boîte de {count} comprimés</a></h2>
+<p class="product-meta">Médicament – Lire attentivement la notice. <span class="price">{price} €</span></p>
+<form method="post" action="/panier"><input type="hidden" name="sku" value="{sku}"><button type="submit" class="add">Ajouter au panier</button></form>
+</article>
+"""  # noqa: E501
+
+_VIDEO = """<section class="advice"><h2>Bien prendre son traitement</h2>
+<iframe src="https://www.youtube-nocookie.com/embed/bench123" width="560" height="315" title="Conseils du pharmacien" allowfullscreen></iframe>
+</section>
+"""  # noqa: E501
+
+_FOOT = """</main>
+<footer><p>Pharmacie du Marché, 12 place du Marché, 69000 Lyon.</p>
+{social}
+<p><a href="/mentions-legales">Mentions légales</a> · <a href="/confidentialite">Confidentialité</a></p>
+</footer>
+</body>
+</html>
+"""  # noqa: E501
+
+_SOCIAL = """<p class="social"><a href="https://www.youtube.com/@pharmaciedumarche">YouTube</a> ·
+<a href="https://www.facebook.com/pharmaciedumarche">Facebook</a></p>"""
+
+
+def _page(third_party: bool, size: int = 30_000) -> str:
+    head = _HEAD.format(third_party_head=_GA if third_party else "")
+    foot = _FOOT.format(social=_SOCIAL if third_party else "")
+    products: list[str] = []
+    index = 0
+    while len(head) + len(foot) + len(_VIDEO) + sum(map(len, products)) < size:
+        index += 1
+        products.append(
+            _PRODUCT.format(
+                sku=f"{3400930000000 + index}",
+                mg=500 if index % 2 else 1000,
+                count=8 * (1 + index % 3),
+                price=f"{1 + index % 5},{index % 100:02d}",
+            )
+        )
+        if index == 12:
+            products.append(_VIDEO if third_party else "")
+    return head + "".join(products) + foot
+
+
+#: The 30 KB page with third-party tags, and its first-party twin.
+TAGGED = _page(third_party=True)
+FIRST_PARTY = _page(third_party=False)
+PRODUCTS = json.dumps(
+    [{"sku": 3400930000000 + i, "name": f"Produit {i}", "price": i % 17} for i in range(200)]
+).encode()
+
+_TEXT = {"fr": "Texte", "en": "Text"}
+CONFIG = ConsentConfig(
+    secret_keys=["a-benchmark-secret-key-of-some-length"],
+    cookie_secure=False,
+    consent_mode=True,
+    categories=[
+        Category(
+            "analytics",
+            label={"fr": "Mesure d'audience", "en": "Analytics"},
+            description=_TEXT,
+            services=("google-analytics",),
+        ),
+        Category(
+            "marketing",
+            label={"fr": "Marketing", "en": "Marketing"},
+            description=_TEXT,
+            services=("meta-pixel", "youtube"),
+        ),
+    ],
+)
+
+
+async def _tagged(request: Request) -> Response:
+    return HTMLResponse(TAGGED)
+
+
+_counter = itertools.count()
+
+
+async def _tagged_unique(request: Request) -> Response:
+    return HTMLResponse(TAGGED.replace("</footer>", f"<!-- {next(_counter)} --></footer>"))
+
+
+async def _first_party(request: Request) -> Response:
+    return HTMLResponse(FIRST_PARTY)
+
+
+async def _products(request: Request) -> Response:
+    return Response(PRODUCTS, media_type="application/json")
+
+
+def _site() -> Starlette:
+    return Starlette(
+        routes=[
+            Route("/tagged", _tagged),
+            Route("/tagged-unique", _tagged_unique),
+            Route("/first-party", _first_party),
+            Route("/api/products.json", _products),
+        ]
+    )
+
+
+#: The site without the consent layer (the baseline).
+bare = _site()
+#: The same site behind :class:`~mypharm_consent.ConsentMiddleware`.
+consent = _site()
+consent.add_middleware(ConsentMiddleware, config=CONFIG)

@@ -1,0 +1,447 @@
+"""The on-disk spool: every accepted event is on disk before the answer goes out.
+
+Layout under a spool root (one root may serve several worker processes)::
+
+    ROOT/
+      w-<pid>-<random>/          one directory per process, flock'ed by it (.lock)
+        events/                  one sub-directory per target table
+          <segment id>.open      the segment being appended to
+          <segment id>.tsv       sealed segments, waiting for the flusher
+      rejected/                  segments ClickHouse refused to parse (kept, counted)
+
+A segment starts with a header line naming its columns, followed by lines in
+ClickHouse's TabSeparated format, so flushing it is one ``raw_insert`` of its
+bytes with the segment id as ``insert_deduplication_token``.
+
+Durability: a segment is preallocated and mapped in memory (``MAP_SHARED``),
+so :meth:`Spool.append` copies the line into the kernel's page cache before
+returning: it survives ``kill -9`` of the process, at the cost of a memory
+copy instead of a system call. Segments are flushed to disk (``msync``) every
+``fsync_interval`` seconds (default 1 s) by a background thread, never once
+per event, which bounds what a power cut can lose. A segment left by a dead
+process ends with the unused, zeroed part of its preallocation, which
+readers ignore. Segments are sealed (renamed ``.tsv``) when they reach
+``segment_max_bytes`` or ``segment_max_age`` seconds.
+
+Overflow policy: when the spool directory holds ``max_bytes`` (default
+1 GiB, i.e. several million events, hours of a ClickHouse outage), new events
+are dropped, newest first, and counted in ``SpoolStats.dropped``; older
+events already on disk are never thrown away for newer ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import mmap
+import os
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from beacon.exceptions import ConfigurationError, SpoolError, SpoolLocked
+
+__all__ = [
+    "OPEN_SUFFIX",
+    "SEALED_SUFFIX",
+    "Segment",
+    "Spool",
+    "SpoolDir",
+    "SpoolStats",
+    "claim_orphans",
+    "owner_dirs",
+    "reject",
+    "sealed_segments",
+]
+
+OPEN_SUFFIX = ".open"
+SEALED_SUFFIX = ".tsv"
+_LOCK = ".lock"
+_REJECTED = "rejected"
+_OWNER_PREFIX = "w-"
+
+
+@dataclass
+class SpoolStats:
+    """Counters of one spool directory (plain ints, updated in place)."""
+
+    accepted: int = 0
+    dropped: int = 0
+    write_errors: int = 0
+    sealed: int = 0
+    bytes_used: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A sealed segment file of one target table."""
+
+    path: Path
+    table: str
+
+    @property
+    def segment_id(self) -> str:
+        """The unique id of the segment (its file name without suffix)."""
+        return self.path.name.removesuffix(SEALED_SUFFIX)
+
+    @property
+    def dedup_token(self) -> str:
+        """The ``insert_deduplication_token`` of this segment's insert."""
+        return f"{self.table}/{self.segment_id}"
+
+    def read(self) -> tuple[list[str], bytes, int]:
+        """(columns, complete TabSeparated lines, bytes of a torn last line dropped)."""
+        raw = self.path.read_bytes().rstrip(b"\0")
+        header, newline, body = raw.partition(b"\n")
+        if not newline:
+            return [], b"", len(raw)
+        columns = header.decode("ascii").split("\t")
+        end = body.rfind(b"\n") + 1
+        return columns, body[:end], len(body) - end
+
+
+def _segment_id() -> str:
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    return f"{stamp}.{int(now * 1e6) % 1_000_000:06d}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _OpenSegment:
+    """A segment being written: its file, preallocated and mapped in memory."""
+
+    __slots__ = ("fd", "mapping", "opened_at", "path", "size")
+
+    def __init__(self, path: Path, capacity: int, header: bytes) -> None:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            # Reserving the blocks now turns a full disk into an error here,
+            # instead of a SIGBUS when a mapped page is first written.
+            os.posix_fallocate(fd, 0, capacity)
+            self.mapping = mmap.mmap(
+                fd, capacity, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE
+            )
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        self.fd, self.path = fd, path
+        self.mapping[: len(header)] = header
+        self.size = len(header)
+        self.opened_at = time.monotonic()
+
+    def seal(self) -> None:
+        """Flush, cut the file to its data, fsync, close and rename it ``.tsv``."""
+        with contextlib.suppress(OSError, ValueError):
+            self.mapping.flush()
+        self.mapping.close()
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, self.size)
+            os.fsync(self.fd)
+        os.close(self.fd)
+        os.rename(self.path, self.path.with_suffix(SEALED_SUFFIX))
+
+
+class Spool:
+    """Append-only segment files of one target table, inside a :class:`SpoolDir`.
+
+    Thread-safe. A segment is preallocated and mapped in memory (shared with
+    the kernel's page cache), so :meth:`append` is a memory copy: the line
+    is in the file as soon as it returns and survives the death of the
+    process, without a system call per event.
+    """
+
+    def __init__(self, owner: SpoolDir, table: str, columns: Sequence[str]) -> None:
+        self.owner = owner
+        self.table = table
+        self.columns = tuple(columns)
+        self.directory = owner.path / table
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._header = ("\t".join(self.columns) + "\n").encode("ascii")
+        self._lock = threading.Lock()
+        self._open: _OpenSegment | None = None
+        self._dirty = False
+        self._to_seal: list[_OpenSegment] = []
+
+    def append(self, line: bytes) -> bool:
+        """Write one TabSeparated line (with its newline); ``False`` if it was dropped."""
+        owner = self.owner
+        stats = owner.stats
+        size = len(line)
+        with self._lock:
+            if stats.bytes_used + size > owner.max_bytes or size > owner.max_line_bytes:
+                stats.dropped += 1
+                return False
+            segment = self._open
+            if segment is None or segment.size + size > owner.segment_max_bytes:
+                if segment is not None:
+                    self._rotate()
+                try:
+                    segment = self._open = self._new_segment()
+                except OSError:
+                    stats.write_errors += 1
+                    stats.dropped += 1
+                    return False
+            end = segment.size + size
+            segment.mapping[segment.size : end] = line
+            segment.size = end
+            stats.bytes_used += size
+            stats.accepted += 1
+            self._dirty = True
+            return True
+
+    def _new_segment(self) -> _OpenSegment:
+        path = self.directory / (_segment_id() + OPEN_SUFFIX)
+        segment = _OpenSegment(path, self.owner.segment_max_bytes, self._header)
+        self.owner.stats.bytes_used += segment.size
+        return segment
+
+    def _rotate(self) -> None:
+        if self._open is not None:
+            self._to_seal.append(self._open)
+        self._open, self._dirty = None, False
+
+    def maintain(self, *, fsync: bool, max_age: float) -> None:
+        """Flush the open segment to disk if asked, and seal segments that are full or old."""
+        with self._lock:
+            current = self._open
+            if current is not None and time.monotonic() - current.opened_at >= max_age:
+                self._rotate()
+                current = None
+            pending, self._to_seal = self._to_seal, []
+            flush = fsync and self._dirty and current is not None
+            if flush:
+                self._dirty = False
+        # Outside the lock: appends go on while the pages are written out. Only
+        # this method seals (unmaps) segments, so ``current`` stays mapped.
+        if flush and current is not None:
+            with contextlib.suppress(OSError, ValueError):
+                current.mapping.flush()
+        for segment in pending:
+            segment.seal()
+            self.owner.stats.sealed += 1
+        if pending:
+            _fsync_dir(self.directory)
+
+    @property
+    def open_bytes(self) -> int:
+        """Bytes written so far into the open segment."""
+        segment = self._open
+        return segment.size if segment is not None else 0
+
+    def close(self) -> None:
+        """Seal the open segment (flushed to disk)."""
+        with self._lock:
+            self._rotate()
+        self.maintain(fsync=True, max_age=0.0)
+
+
+class SpoolDir:
+    """This process's spool directory under ``root``, holding one :class:`Spool` per table.
+
+    The directory is locked (``flock``) for the life of the process, so a
+    flusher or ``beacon ingest`` elsewhere knows it is alive; when the
+    process dies the lock is released and its segments become orphans that
+    the next flusher claims.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        fsync_interval: float = 1.0,
+        segment_max_bytes: int = 16 * 1024 * 1024,
+        segment_max_age: float = 1.0,
+        max_bytes: int = 1024 * 1024 * 1024,
+    ) -> None:
+        if fsync_interval <= 0 or segment_max_age <= 0:
+            raise ConfigurationError("fsync_interval and segment_max_age must be positive")
+        if segment_max_bytes < 65536 or max_bytes < segment_max_bytes:
+            raise ConfigurationError("need 65536 <= segment_max_bytes <= max_bytes")
+        self.root = Path(root).resolve()
+        self.fsync_interval = fsync_interval
+        self.segment_max_bytes = segment_max_bytes
+        self.segment_max_age = segment_max_age
+        self.max_bytes = max_bytes
+        #: Longer lines are refused (a segment must hold its header and the line).
+        self.max_line_bytes = segment_max_bytes // 4
+        self.stats = SpoolStats()
+        self.pid = os.getpid()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.path = self.root / f"{_OWNER_PREFIX}{self.pid}-{secrets.token_hex(3)}"
+            self.path.mkdir()
+            self._lock_fd = os.open(self.path / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            raise SpoolError(f"cannot create the spool directory under {self.root}: {exc}") from exc
+        self._spools: dict[str, Spool] = {}
+        self._spools_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_fsync = time.monotonic()
+        self.closed = False
+
+    def spool(self, table: str, columns: Sequence[str]) -> Spool:
+        """The spool of ``table`` (created on first use)."""
+        found = self._spools.get(table)
+        if found is not None:
+            if found.columns != tuple(columns):
+                raise ConfigurationError(f"spool {table} already open with other columns")
+            return found
+        with self._spools_lock:
+            if table not in self._spools:
+                self._spools[table] = Spool(self, table, columns)
+            return self._spools[table]
+
+    @property
+    def spools(self) -> list[Spool]:
+        """The table spools opened so far."""
+        return list(self._spools.values())
+
+    def maintain(self) -> None:
+        """Seal old segments, fsync on the interval, recount disk use (background work)."""
+        now = time.monotonic()
+        fsync = now - self._last_fsync >= self.fsync_interval
+        if fsync:
+            self._last_fsync = now
+        for spool in self.spools:
+            spool.maintain(fsync=fsync, max_age=self.segment_max_age)
+        self.stats.bytes_used = _disk_use(self.path) + sum(s.open_bytes for s in self.spools)
+
+    def start(self) -> None:
+        """Start the background thread running :meth:`maintain`."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="beacon-spool-sync", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        tick = min(self.fsync_interval, self.segment_max_age) / 4
+        while not self._stop.wait(tick):
+            with contextlib.suppress(OSError):
+                self.maintain()
+
+    def close(self) -> None:
+        """Seal every open segment and stop the background thread (the lock stays)."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=10)
+        for spool in self.spools:
+            spool.close()
+        self.closed = True
+
+    def release(self) -> None:
+        """Close, then drop the lock and remove the directory if nothing is left in it."""
+        if not self.closed:
+            self.close()
+        if not any(self.path.rglob(f"*{SEALED_SUFFIX}")):
+            shutil.rmtree(self.path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.close(self._lock_fd)
+
+
+def _disk_use(path: Path) -> int:
+    """Bytes of the sealed segments under ``path`` (open ones are counted by their spool)."""
+    total = 0
+    for entry in path.rglob(f"*{SEALED_SUFFIX}"):
+        with contextlib.suppress(OSError):
+            if entry.is_file():
+                total += entry.stat().st_size
+    return total
+
+
+def sealed_segments(owner_dir: Path) -> list[Segment]:
+    """The sealed segments of one process directory, oldest first."""
+    found: list[Segment] = []
+    if not owner_dir.is_dir():
+        return found
+    for table_dir in owner_dir.iterdir():
+        if table_dir.is_dir():
+            found += [Segment(p, table_dir.name) for p in table_dir.glob(f"*{SEALED_SUFFIX}")]
+    found.sort(key=lambda s: s.segment_id)
+    return found
+
+
+class _Orphan:
+    """A dead process's spool directory, locked by the claimer while it drains it."""
+
+    def __init__(self, path: Path, lock_fd: int) -> None:
+        self.path = path
+        self.lock_fd = lock_fd
+
+    def release(self) -> None:
+        if not any(self.path.rglob(f"*{SEALED_SUFFIX}")) and not any(
+            self.path.rglob(f"*{OPEN_SUFFIX}")
+        ):
+            shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self.lock_fd)
+
+
+def _try_lock(directory: Path) -> int | None:
+    try:
+        fd = os.open(directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return None
+        raise SpoolLocked(f"cannot lock {directory}: {exc}") from exc
+    return fd
+
+
+@contextlib.contextmanager
+def claim_orphans(root: Path, *, exclude: Path | None = None) -> Iterator[list[Path]]:
+    """Lock the directories of dead processes under ``root`` and seal their open segments.
+
+    Yields the claimed directories (their sealed segments are now safe to
+    drain); on exit, empty ones are removed and the locks released.
+    """
+    claimed: list[_Orphan] = []
+    try:
+        if root.is_dir():
+            for directory in sorted(root.iterdir()):
+                if not directory.name.startswith(_OWNER_PREFIX) or directory == exclude:
+                    continue
+                if not directory.is_dir():
+                    continue
+                fd = _try_lock(directory)
+                if fd is None:
+                    continue
+                claimed.append(_Orphan(directory, fd))
+                for open_segment in directory.glob(f"*/*{OPEN_SUFFIX}"):
+                    os.rename(open_segment, open_segment.with_suffix(SEALED_SUFFIX))
+        yield [orphan.path for orphan in claimed]
+    finally:
+        for orphan in claimed:
+            orphan.release()
+
+
+def owner_dirs(root: Path) -> list[Path]:
+    """Every process directory under ``root`` (live or not)."""
+    if not root.is_dir():
+        return []
+    return sorted(d for d in root.iterdir() if d.is_dir() and d.name.startswith(_OWNER_PREFIX))
+
+
+def reject(segment: Segment, root: Path) -> Path:
+    """Move a segment ClickHouse refused into ``root/rejected/`` and return its new path."""
+    target_dir = root / _REJECTED
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{segment.table}-{segment.path.name}"
+    os.replace(segment.path, target)
+    return target

@@ -1,0 +1,191 @@
+"""Pages already rewritten, kept so that the next visitor with the same choice costs a lookup.
+
+Most HTML pages are the same, byte for byte, for every visitor who made the
+same choice in the same language: gating them again, and decoding and
+encoding 30 KB of text around the banner, would cost far more than the
+page's own rendering. A :class:`PageCache` keeps the last few rewritten
+pages as the encoded bytes before and after the point where the banner (or
+the decided visitor's footer) goes, so that answering again is one
+dictionary lookup and one concatenation; only the banner itself, which holds
+the per-request form token and return path, is rendered per request.
+
+Looking a page up must cost much less than rewriting it: hashing a whole
+30 KB body costs as much as the rest of the lookup, so pages are filed under
+a fingerprint (length, a sample of every 97th byte, the last 64 bytes) and
+the body is then compared in full (a ``memcmp``). Pages sharing a
+fingerprint share its bucket, so two pages that differ only between samples
+both stay cached.
+
+A page is only kept the second time it is seen (:meth:`PageCache.admits`):
+pages that differ on every request (a per-request nonce or form token) would
+otherwise push out the pages that do repeat, and gain nothing themselves.
+
+The cache is bounded three ways: a number of pages, a size above which a
+page is never kept, and an age after which a page is rewritten afresh (a
+gated page carries a signed form token of its own, valid for days, renewed
+that way). It is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["PageCache", "PageKey", "RewrittenPage"]
+
+#: What a rewritten page depends on besides the configuration: the original
+#: body (compared in full on a hit), its charset, whether the visitor decided,
+#: the granted categories, Global Privacy Control, and the language.
+PageKey = tuple[bytes, str, bool, frozenset[str], bool, str]
+
+
+@dataclass(frozen=True, slots=True)
+class RewrittenPage:
+    """An HTML page after gating, split where the per-request markup goes.
+
+    ``after`` is ``None`` for a page that gets no markup (a fragment):
+    ``before`` is then the whole rewritten body.
+    """
+
+    before: bytes
+    after: bytes | None
+
+    def with_markup(self, markup: bytes) -> bytes:
+        """The complete body with ``markup`` at its place (nothing for a fragment)."""
+        if self.after is None:
+            return self.before
+        return b"".join((self.before, markup, self.after))
+
+
+#: A page's fingerprint and the rest of its key: what a bucket is filed under.
+_BucketKey = tuple[int, bytes, bytes, str, bool, frozenset[str], bool, str]
+_SAMPLE_STEP = 97
+_TAIL_BYTES = 64
+
+
+@dataclass(slots=True)
+class _Entry:
+    body: bytes
+    stored_at: float
+    page: RewrittenPage
+
+
+class PageCache:
+    """A bounded, expiring, thread-safe map from :data:`PageKey` to :class:`RewrittenPage`.
+
+    ``max_pages`` pages at most are kept (the least recently used bucket
+    loses its oldest page first), pages whose original body is larger than
+    ``max_page_bytes`` are never kept (looking them up costs nothing), and a
+    page is forgotten ``max_age`` seconds after it was stored. ``clock``
+    (monotonic seconds) is for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_pages: int = 32,
+        max_page_bytes: int = 256 * 1024,
+        max_age: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_pages < 1 or max_page_bytes < 0 or max_age <= 0:
+            raise ValueError("max_pages must be at least 1, max_page_bytes and max_age positive")
+        self.max_pages = max_pages
+        self.max_page_bytes = max_page_bytes
+        self.max_age = max_age
+        self._clock = clock
+        self._buckets: OrderedDict[_BucketKey, list[_Entry]] = OrderedDict()
+        self._count = 0
+        #: Hashes of the keys of pages seen once, most recent last (a few
+        #: times ``max_pages``). Only a miss pays for hashing a whole body.
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many pages are kept (expired ones included until looked up or pushed out)."""
+        return self._count
+
+    def keeps(self, body: bytes) -> bool:
+        """Whether a page with this original body may be kept at all."""
+        return len(body) <= self.max_page_bytes
+
+    def admits(self, key: PageKey) -> bool:
+        """Whether a page missing from the cache is worth storing now.
+
+        ``True`` when a page with the same fingerprint was seen recently (the
+        page repeats), ``False`` the first time, which is remembered.
+        """
+        if not self.keeps(key[0]):
+            return False
+        digest = hash(key)
+        with self._lock:
+            if digest in self._seen:
+                del self._seen[digest]
+                return True
+            self._seen[digest] = None
+            while len(self._seen) > 4 * self.max_pages:
+                self._seen.popitem(last=False)
+            return False
+
+    def get(self, key: PageKey) -> RewrittenPage | None:
+        """The page stored under ``key`` if it is still fresh, else ``None``."""
+        body = key[0]
+        if not self.keeps(body):
+            return None
+        bucket_key = _bucket_key(key)
+        now = self._clock()
+        with self._lock:
+            bucket = self._buckets.get(bucket_key)
+            if bucket is None:
+                return None
+            for index, entry in enumerate(bucket):
+                if entry.body == body:
+                    if not 0 <= now - entry.stored_at < self.max_age:
+                        self._drop(bucket_key, bucket, index)
+                        return None
+                    self._buckets.move_to_end(bucket_key)
+                    return entry.page
+            return None
+
+    def put(self, key: PageKey, page: RewrittenPage) -> None:
+        """Keep ``page`` under ``key`` (ignored for a body over ``max_page_bytes``)."""
+        body = key[0]
+        if not self.keeps(body):
+            return
+        bucket_key = _bucket_key(key)
+        entry = _Entry(body, self._clock(), page)
+        with self._lock:
+            bucket = self._buckets.setdefault(bucket_key, [])
+            self._buckets.move_to_end(bucket_key)
+            for index, stored in enumerate(bucket):
+                if stored.body == body:
+                    bucket[index] = entry
+                    return
+            bucket.append(entry)
+            self._count += 1
+            while self._count > self.max_pages:
+                oldest_key, oldest = next(iter(self._buckets.items()))
+                self._drop(oldest_key, oldest, 0)
+
+    def _drop(self, bucket_key: _BucketKey, bucket: list[_Entry], index: int) -> None:
+        del bucket[index]
+        self._count -= 1
+        if not bucket:
+            del self._buckets[bucket_key]
+
+
+def _bucket_key(key: PageKey) -> _BucketKey:
+    body, codec, decided, granted, gpc, language = key
+    return (
+        len(body),
+        body[::_SAMPLE_STEP],
+        body[-_TAIL_BYTES:],
+        codec,
+        decided,
+        granted,
+        gpc,
+        language,
+    )

@@ -1,0 +1,1 @@
+"""Tests of the statistics: queries, accounts, dashboard, API, command line."""

@@ -1,0 +1,112 @@
+"""The flusher on the real engine: one insert per segment, dedup on replay, outages, bad data."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+
+from beacon.events import EVENT_COLUMNS, PixelEvent
+from beacon.flusher import Flusher, is_data_error
+from beacon.spool import SpoolDir, sealed_segments
+from beacon.store import Store
+
+from .conftest import SITE
+
+
+def _event(n: int) -> PixelEvent:
+    return PixelEvent(
+        ts=datetime(2026, 11, 2, 9, 0, n % 60, tzinfo=UTC),
+        site=SITE,
+        kind="pageview",
+        path=f"/p{n % 7}",
+        visitor_hash=1000 + n % 13,
+        browser="Firefox",
+        os="Linux",
+        device="desktop",
+    )
+
+
+def _spool_events(root: Path, count: int) -> SpoolDir:
+    spool_dir = SpoolDir(root)
+    spool = spool_dir.spool("events", EVENT_COLUMNS)
+    for n in range(count):
+        assert spool.append(_event(n).to_tsv())
+    return spool_dir
+
+
+def _counts(store: Store) -> tuple[int, int, int]:
+    ((events,),) = store.query_rows("SELECT count() FROM events")
+    ((views, visitors),) = store.query_rows(
+        "SELECT sum(pageviews), uniqMerge(visitors) FROM site_daily"
+    )
+    return events, views, visitors
+
+
+def test_segments_are_inserted_and_deleted(store: Store, tmp_path: Path) -> None:
+    spool_dir = _spool_events(tmp_path, 500)
+    flusher = Flusher(store, [tmp_path], own=spool_dir)
+    assert flusher.stop(timeout=30)
+    assert _counts(store) == (500, 500, 13)
+    assert sealed_segments(spool_dir.path) == []
+    assert flusher.stats.flushed_rows == 500
+
+
+def test_a_replayed_segment_counts_once_in_events_and_aggregates(
+    store: Store, tmp_path: Path
+) -> None:
+    spool_dir = _spool_events(tmp_path, 300)
+    spool_dir.close()
+    (segment,) = sealed_segments(spool_dir.path)
+    keep = tmp_path / "copy"
+    shutil.copy(segment.path, keep)
+    flusher = Flusher(store, [tmp_path], own=spool_dir)
+    assert flusher.insert(segment) == 300
+    shutil.copy(keep, segment.path)
+    assert flusher.insert(segment) == 300
+    assert _counts(store) == (300, 300, 13)
+
+
+def test_nothing_is_lost_while_the_table_is_away(store: Store, tmp_path: Path) -> None:
+    spool_dir = _spool_events(tmp_path, 200)
+    spool_dir.close()
+    store.command("RENAME TABLE events TO events_away")
+    flusher = Flusher(store, [tmp_path], own=spool_dir, tick=0.05, max_backoff=0.2)
+    assert flusher.drain_once() is False
+    assert flusher.stats.flush_failures == 1
+    assert "events" in flusher.stats.last_error
+    assert len(sealed_segments(spool_dir.path)) == 1
+    store.command("RENAME TABLE events_away TO events")
+    assert flusher.stop(timeout=30)
+    assert _counts(store) == (200, 200, 13)
+
+
+def test_unparseable_segment_is_set_aside_and_the_rest_flows(store: Store, tmp_path: Path) -> None:
+    spool_dir = SpoolDir(tmp_path)
+    spool = spool_dir.spool("events", EVENT_COLUMNS)
+    spool.append(b"not a date\t" + b"\t".join([b"x"] * 19) + b"\n")
+    spool_dir.close()
+    good = _spool_events(tmp_path, 10)
+    good.release()
+    flusher = Flusher(store, [tmp_path], own=spool_dir)
+    assert flusher.drain_once()
+    assert flusher.stats.rejected_segments == 1
+    assert len(list((tmp_path / "rejected").iterdir())) == 1
+    assert _counts(store)[0] == 10
+
+
+def test_store_down_then_back_loses_nothing(store: Store, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    down = Store(f"http://127.0.0.1:{port}/beacon")
+    spool_dir = _spool_events(tmp_path, 50)
+    outage = Flusher(down, [tmp_path], own=spool_dir, max_backoff=0.1)
+    assert outage.stop(timeout=1.0) is False
+    assert outage.stats.flush_failures >= 1
+    assert not is_data_error(RuntimeError(outage.stats.last_error))
+    spool_dir.release()
+    recovered = Flusher(store, [tmp_path])
+    assert recovered.stop(timeout=30)
+    assert _counts(store) == (50, 50, 13)

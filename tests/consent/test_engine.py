@@ -1,0 +1,291 @@
+"""The framework-free engine on its own: hostile values never raise, streams pass as they came."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mypharm_consent import ConsentMiddleware, ConsentState
+from mypharm_consent.cookie import ConsentCookie
+from mypharm_consent.csrf import TOKEN_REUSE_SECONDS
+from mypharm_consent.engine import ConsentEngine, ConsentRequest, safe_next
+from mypharm_consent.pagecache import PageCache
+from mypharm_consent.wsgi import ConsentWSGIMiddleware
+
+from .conftest import FakeClock, form_token, make_config
+from .gating_pages import gating_config
+from .sites import run_async
+
+ENGINE = ConsentEngine(make_config(), clock=FakeClock())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80) | st.from_regex(r"[/\\%a-z:.0-9]{0,20}", fullmatch=True))
+def test_safe_next_never_leaves_the_site(value: str) -> None:
+    result = safe_next(value)
+    for form in (result, unquote(result)):
+        assert form.startswith("/")
+        assert not form.startswith("//")
+        assert "\\" not in form
+        assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in form)
+    parts = urlsplit(result)
+    assert not parts.scheme
+    assert not parts.netloc
+    assert result.isascii()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_any_cookie_header_reads_without_raising(header: str) -> None:
+    cookie = ConsentCookie(make_config(), clock=FakeClock())
+    state = cookie.state(cookie.read(f"mypharm_consent={header}; {header}"))
+    assert state.decided is False
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600), st.sampled_from(["application/x-www-form-urlencoded", "", "x/y"]))
+def test_any_form_body_gets_a_4xx(body: bytes, content_type: str) -> None:
+    request = ConsentRequest.from_pairs(
+        "POST", "/_consent/decide", "", [("content-type", content_type), ("host", "h")]
+    )
+    response = ENGINE.handle(request, body)
+    assert 400 <= response.status < 500
+
+
+def _run(scope: dict[str, Any], body_messages: list[dict[str, Any]]) -> list[Any]:
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        for message in body_messages:
+            await send(message)
+
+    async def main() -> None:
+        await ConsentMiddleware(inner, config=make_config())(scope, receive, send)
+
+    run_async(main)
+    return sent
+
+
+def _scope(path: str = "/") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+    }
+
+
+def test_non_html_streams_pass_through_message_by_message() -> None:
+    messages = [
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/csv")]},
+        {"type": "http.response.body", "body": b"a,b\n", "more_body": True},
+        {"type": "http.response.body", "body": b"1,2\n", "more_body": True},
+        {"type": "http.response.body", "body": b"", "more_body": False},
+    ]
+    assert _run(_scope(), messages) == messages
+
+
+def test_html_past_the_cap_is_released_unchanged_as_soon_as_it_is_known() -> None:
+    chunk = b"<p>" + b"x" * 3000 + b"</p>"
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/html"), (b"content-length", b"6014")],
+    }
+    messages = [
+        start,
+        {"type": "http.response.body", "body": chunk, "more_body": True},
+        {"type": "http.response.body", "body": chunk, "more_body": True},
+        {"type": "http.response.body", "body": b"</body>", "more_body": False},
+    ]
+    sent = _run(_scope(), messages)
+    assert sent[0] == start
+    assert b"".join(m.get("body", b"") for m in sent[1:]) == chunk * 2 + b"</body>"
+    assert sent[-1]["more_body"] is False
+
+
+def test_other_scopes_pass_straight_through() -> None:
+    seen: list[str] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    async def main() -> None:
+        middleware = ConsentMiddleware(inner, config=make_config())
+        for kind in ("websocket", "lifespan"):
+            await middleware({"type": kind}, None, None)  # type: ignore[arg-type]
+
+    run_async(main)
+    assert seen == ["websocket", "lifespan"]
+
+
+def test_a_file_send_extension_after_an_html_start_is_not_lost() -> None:
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/html")],
+    }
+    pathsend = {"type": "http.response.pathsend", "path": "/tmp/page.html"}
+    assert _run(_scope(), [start, pathsend]) == [start, pathsend]
+
+
+def test_wsgi_apps_using_the_legacy_write_callable_are_rewritten() -> None:
+    closed: list[bool] = []
+
+    class Body(list[bytes]):
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Body:
+        write = start_response("200 OK", [("content-type", "text/html")])
+        write(b"<html><body><h1>Pharmacie</h1>")
+        return Body([b"</body></html>"])
+
+    middleware = ConsentWSGIMiddleware(app, config=make_config())
+    started: list[Any] = []
+    result = middleware(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "HTTP_HOST": "h", "wsgi.url_scheme": "http"},
+        lambda status, headers, exc_info=None: started.append((status, dict(headers))),
+    )
+    body = b"".join(result)
+    result.close()  # type: ignore[attr-defined]
+    assert body.startswith(b"<html><body><h1>Pharmacie</h1>")
+    assert b'id="mypharm-consent-banner"' in body
+    assert body.endswith(b"</body></html>")
+    status, headers = started[0]
+    assert status == "200 OK"
+    assert int(headers["content-length"]) == len(body)
+    assert closed == [True]
+
+
+# -- the cache of rewritten pages ---------------------------------------------
+
+VIDEO_PAGE = (
+    "<!doctype html><html lang='fr'><head><title>Conseils</title></head><body>"
+    "<h1>Bien prendre son traitement é</h1>"
+    '<iframe src="https://www.youtube.com/embed/abc" width="560" height="315"></iframe>'
+    "</body></html>"
+)
+PAGES = {
+    "tagged": VIDEO_PAGE,
+    "plain": "<html><body><p>Pharmacie du Marché</p></body></html>",
+    "capital-body": "<HTML><BODY><p>Crème</p></BODY></HTML>",
+    "no-body-end": "<html><body><p>Sans fin",
+    "fragment": "<p>Un fragment</p>",
+}
+STATES = {
+    "undecided": ConsentState.undecided(),
+    "gpc": ConsentState.undecided(gpc=True),
+    "analytics": ConsentState(decided=True, granted=frozenset({"necessary", "analytics"})),
+    "all": ConsentState(decided=True, granted=frozenset({"necessary", "analytics", "marketing"})),
+}
+
+
+def _page_request(target: str = "/page", language: str = "fr") -> ConsentRequest:
+    return ConsentRequest.from_pairs(
+        "GET", target.partition("?")[0], "", [("host", "h"), ("accept-language", language)], target
+    )
+
+
+def _rewrite(
+    engine: ConsentEngine,
+    html: str,
+    state: ConsentState,
+    *,
+    charset: str = "utf-8",
+    target: str = "/page",
+    language: str = "fr",
+) -> str:
+    headers = [("content-type", f"text/html; charset={charset}")]
+    rewritten = engine.rewrite_html(
+        _page_request(target, language), state, headers, html.encode(charset)
+    )
+    assert rewritten is not None
+    new_headers, body = rewritten
+    assert dict(new_headers)["content-length"] == str(len(body))
+    return body.decode(charset)
+
+
+@pytest.mark.parametrize("state_name", list(STATES))
+@pytest.mark.parametrize("page_name", list(PAGES))
+def test_a_page_served_from_the_cache_is_the_page_rewritten_afresh(
+    page_name: str, state_name: str
+) -> None:
+    html, state = PAGES[page_name], STATES[state_name]
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    first = _rewrite(engine, html, state)
+    # Kept the second time it is seen, served from the cache from then on.
+    assert len(engine.pages) == 0
+    assert _rewrite(engine, html, state) == first
+    assert len(engine.pages) == 1
+    assert _rewrite(engine, html, state) == first
+    # UTF-16 pages are never split for the cache: they take the direct path.
+    assert _rewrite(engine, html, state, charset="utf-16") == first
+    assert len(engine.pages) == 1
+
+
+def test_the_return_path_and_the_choice_are_per_request_on_a_cached_page() -> None:
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    first = _rewrite(engine, VIDEO_PAGE, STATES["undecided"], target="/a?x=1")
+    second = _rewrite(engine, VIDEO_PAGE, STATES["undecided"], target="/b")
+    assert 'name="next" value="/a?x=1"' in first
+    assert 'name="next" value="/b"' in second
+    decided = _rewrite(engine, VIDEO_PAGE, STATES["all"], target="/b")
+    assert 'id="mypharm-consent-banner"' in second
+    assert 'id="mypharm-consent-banner"' not in decided
+    assert "youtube.com/embed/abc" in decided
+
+
+def test_placeholders_follow_the_visitors_language() -> None:
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    french = _rewrite(engine, VIDEO_PAGE, STATES["undecided"], language="fr")
+    english = _rewrite(engine, VIDEO_PAGE, STATES["undecided"], language="en-GB,en;q=0.9")
+    assert "Charger ce contenu" in french
+    assert "Load this content" in english
+    assert "Charger ce contenu" not in english
+
+
+def test_the_form_token_of_a_cached_page_rotates_and_stays_valid() -> None:
+    clock = FakeClock()
+    engine = ConsentEngine(gating_config(), clock=clock)
+    first = form_token(_rewrite(engine, VIDEO_PAGE, STATES["undecided"]))
+    assert form_token(_rewrite(engine, VIDEO_PAGE, STATES["undecided"])) == first
+    clock.advance(TOKEN_REUSE_SECONDS)
+    second = form_token(_rewrite(engine, VIDEO_PAGE, STATES["undecided"]))
+    assert second != first
+    assert len(engine.pages) == 1
+    for token in (first, second):
+        assert engine.csrf.check({}, "h", token) is None
+
+
+def test_a_page_that_never_repeats_does_not_push_out_one_that_does() -> None:
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    engine.pages = PageCache(max_pages=2)
+    for _ in range(2):
+        _rewrite(engine, VIDEO_PAGE, STATES["undecided"])
+    for number in range(10):
+        unique = VIDEO_PAGE.replace("</h1>", f"</h1><!-- {number} -->")
+        assert f"<!-- {number} -->" in _rewrite(engine, unique, STATES["undecided"])
+    assert len(engine.pages) == 1
+    assert _rewrite(engine, VIDEO_PAGE, STATES["undecided"]).count("Charger ce contenu") == 1
+
+
+def test_pages_the_cache_would_not_hold_are_still_rewritten() -> None:
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    engine.pages = PageCache(max_page_bytes=10)
+    for _ in range(2):
+        html = _rewrite(engine, VIDEO_PAGE, STATES["undecided"])
+        assert 'id="mypharm-consent-banner"' in html
+    assert len(engine.pages) == 0
