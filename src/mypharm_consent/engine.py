@@ -628,8 +628,18 @@ def _markup_position(html: str) -> int | None:
 
 @lru_cache(maxsize=64)
 def _codec_name(charset: str) -> str:
-    """The canonical name of ``charset``'s codec (``LookupError`` if unknown)."""
-    return codecs.lookup(charset).name
+    """The canonical name of ``charset``'s codec.
+
+    ``LookupError`` if it is unknown, not a text encoding (``base64``), or
+    cannot write a page (``idna`` refuses character references): such a page
+    is passed through untouched.
+    """
+    name = codecs.lookup(charset).name
+    try:
+        "<é>".encode(charset, errors="xmlcharrefreplace")
+    except UnicodeError as exc:
+        raise LookupError(f"{charset!r} cannot encode a page") from exc
+    return name
 
 
 def _wants_json(request: ConsentRequest) -> bool:

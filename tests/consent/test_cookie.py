@@ -224,7 +224,9 @@ def test_a_cookie_read_before_still_expires(clock: FakeClock) -> None:
 def test_a_tampered_value_is_never_taken_for_a_verified_one(clock: FakeClock) -> None:
     cookie = codec(clock)
     good = cookie.encode(new_consent_id(), ALL)
-    forged = good[:-1] + ("A" if good[-1] != "A" else "B")
+    # A change in the signed part (the last character of the signature may
+    # differ only in base64 padding bits, which decode to the same bytes).
+    forged = "2" + good[1:]
     for value in (forged, good, forged):
         state = cookie.read_state(f"mypharm_consent={value}")
         assert state.decided is (value == good)

@@ -289,3 +289,48 @@ def test_pages_the_cache_would_not_hold_are_still_rewritten() -> None:
         html = _rewrite(engine, VIDEO_PAGE, STATES["undecided"])
         assert 'id="mypharm-consent-banner"' in html
     assert len(engine.pages) == 0
+
+
+def test_the_return_path_is_the_one_the_client_asked_for_even_if_routing_changes_it() -> None:
+    sent: list[Any] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def mounted(scope: Any, receive: Any, send: Any) -> None:
+        scope["path"], scope["raw_path"] = "/inner", b"/inner"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/html")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"<html><body></body></html>"})
+
+    async def main() -> None:
+        await ConsentMiddleware(mounted, config=make_config())(_scope("/shop/page"), receive, send)
+
+    run_async(main)
+    assert b'name="next" value="/shop/page"' in sent[1]["body"]
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        environ["SCRIPT_NAME"], environ["PATH_INFO"] = "/shop", "/inner"
+        start_response("200 OK", [("content-type", "text/html")])
+        return [b"<html><body></body></html>"]
+
+    middleware = ConsentWSGIMiddleware(app, config=make_config())
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/shop/page", "HTTP_HOST": "h"}
+    body = b"".join(middleware(environ, lambda status, headers, exc_info=None: None))
+    assert b'name="next" value="/shop/page"' in body
+
+
+@pytest.mark.parametrize("charset", ["base64", "rot13", "idna", "no-such-charset"])
+def test_a_page_in_a_charset_that_is_no_text_encoding_passes_through(charset: str) -> None:
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    headers = [("content-type", f"text/html; charset={charset}")]
+    for body in (b"", b"<html><body></body></html>", b"<html><body></body></html>"):
+        assert engine.rewrite_html(_page_request(), ConsentState.undecided(), headers, body) is None

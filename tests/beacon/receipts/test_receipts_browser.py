@@ -128,13 +128,15 @@ def test_three_decisions_export_erase_purge(
     consent_id = site.consent_id(page.context)
 
     # 2. Withdraw marketing in one click on the preferences page.
+    # Each click posts a form: wait for its answer before the next step, so the
+    # decisions reach the server in the order they were made.
     page.goto(url + "/_consent/preferences")
-    page.locator("[data-mpc-toggle=marketing]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.locator("[data-mpc-toggle=marketing]").click()
     # 3. Refuse everything from the same page.
     page.goto(url + "/_consent/preferences")
-    page.get_by_role("button", name="Refuser tout").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Refuser tout").click()
     assert site.consent_id(page.context) == consent_id
 
     stored = site.wait_for(consent_id, 3)
