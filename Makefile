@@ -46,5 +46,9 @@ bench: $(DEPS_STAMP)
 	  echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; \
 	done
 
+# The fuzz suite at 100,000 examples per target (CI runs 10,000).
+fuzz: $(DEPS_STAMP)
+	HYPOTHESIS_PROFILE=nightly $(BIN)/pytest tests/fuzz -q --timeout=0
+
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

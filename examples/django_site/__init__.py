@@ -1,0 +1,1 @@
+"""A single-file Django site behind ``ConsentWSGIMiddleware``."""

@@ -1,0 +1,1 @@
+"""A FastAPI site behind ``ConsentMiddleware``, reading consent through a dependency."""

@@ -1,0 +1,1 @@
+"""Security tests: redirects, header injection, oversized inputs and cross-site scripting."""
