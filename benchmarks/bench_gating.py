@@ -24,32 +24,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from loopback import free_port, wait_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ROUTES = ("/tagged", "/tagged-unique", "/first-party", "/api/products.json")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server on port {port} did not start")
 
 
 def _wrk(url: str, seconds: int) -> tuple[float, int]:
@@ -75,7 +60,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def measure(app: str, seconds: int) -> dict[str, tuple[float, float]]:
     """Requests per second and server CPU µs per request of each route (one fresh server)."""
-    port = _free_port()
+    port = free_port()
     command = [
         str(BIN / "uvicorn"),
         f"benchmarks.gating_apps:{app}",
@@ -91,7 +76,7 @@ def measure(app: str, seconds: int) -> dict[str, tuple[float, float]]:
     ]
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
-        _wait_port(port)
+        wait_port(port)
         rates = {}
         for route in ROUTES:
             url = f"http://127.0.0.1:{port}{route}"

@@ -16,13 +16,14 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from loopback import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -31,22 +32,6 @@ USER_AGENT = (
     "(KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 )
 PATH = "/p.gif?u=%2Fproduits%3Futm_source%3Dnews&r=https%3A%2F%2Fwww.google.com%2F"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server on port {port} did not start")
 
 
 def _server(kind: str, app: str, port: int) -> list[str]:
@@ -80,11 +65,11 @@ def _server(kind: str, app: str, port: int) -> list[str]:
 
 def measure(kind: str, app: str, seconds: int, bench_dir: Path) -> float:
     """Requests per second of one wrk run against a fresh server process."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "BENCH_DIR": str(bench_dir), "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(_server(kind, app, port), cwd=ROOT, env=env)
     try:
-        _wait_port(port)
+        wait_port(port)
         url = f"http://127.0.0.1:{port}{PATH}"
         subprocess.run(
             ["wrk", "-t1", "-c32", "-d1s", "-H", f"User-Agent: {USER_AGENT}", url],
