@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck pytest chromium bench fuzz clean
+.PHONY: demo test lint typecheck pytest chromium wrk bench soak fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,14 +37,32 @@ pytest: $(DEPS_STAMP) chromium
 
 test: lint typecheck pytest
 
-# Every benchmarks/bench_*.py, one after the other (figures go to docs/benchmarks.md).
-bench: $(DEPS_STAMP)
+wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq wrk; }
+
+# Every benchmarks/bench_*.py, one after the other, then a short soak; about 15 minutes
+# on 2 cores. The figures of docs/benchmarks.md use larger sizes, e.g.
+# `make bench STATS_EVENTS=10000000 SOAK_MINUTES=10`.
+STATS_EVENTS ?= 2000000
+SOAK_MINUTES ?= 2
+bench: $(DEPS_STAMP) wrk
 	@for script in benchmarks/bench_*.py; do \
-	  echo "== $$script"; PYTHONPATH=. $(BIN)/python $$script || exit 1; \
+	  case $$script in \
+	    */bench_stats.py) args="--events $(STATS_EVENTS)" ;; \
+	    */bench_pixel.py) args="--rounds 3" ;; \
+	    *) args="" ;; \
+	  esac; \
+	  echo "== $$script $$args"; PYTHONPATH=. $(BIN)/python $$script $$args || exit 1; \
 	done
+	@echo "== benchmarks/soak.py --minutes $(SOAK_MINUTES)"
+	@PYTHONPATH=. $(BIN)/python benchmarks/soak.py --minutes $(SOAK_MINUTES)
+
+# MINUTES of mixed traffic at half the measured maximum: RSS growth, losses, 5xx.
+MINUTES ?= 10
+soak: $(DEPS_STAMP) wrk
+	PYTHONPATH=. $(BIN)/python benchmarks/soak.py --minutes $(MINUTES)
 
 # The fuzz suite at 100,000 examples per target (CI runs 10,000).
 fuzz: $(DEPS_STAMP)

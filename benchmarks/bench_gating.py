@@ -1,13 +1,15 @@
 """Throughput cost of the consent layer (banner injection + gating) on a Starlette site.
 
-The same Starlette app is served bare and behind ``ConsentMiddleware``, one
-after the other, by the same server (uvicorn with httptools + uvloop) on a
-loopback port and loaded by ``wrk -t1 -c32`` (keep-alive, no cookie: a first
-visit, so the banner is injected) for several rounds, alternating, so that
-both see the same machine load. The median of each is reported with the
-ratio, and so is the server's CPU time per request (user + system time of
-the server process over the requests it answered, from ``/proc``), which
-moves much less than the rate when other jobs share the machine. Routes:
+The same Starlette app is served bare and behind ``ConsentMiddleware`` by two
+servers of the same kind (uvicorn with httptools + uvloop) on loopback ports,
+and loaded in turn by ``wrk -t1 -c32`` (keep-alive, no cookie: a first visit,
+so the banner is injected). Every round starts a fresh pair of servers and
+measures each route on both back to back, in alternating order, so that each
+pair sees the same machine load; the medians of the per-round ratios are
+reported. So is the server's CPU time per request
+(user + system time of the server process over the requests it answered,
+from ``/proc``), which moves much less than the rate when other jobs share
+the machine. Routes:
 
 * ``/tagged``: 30 KB product page with Google Analytics, the Meta pixel, a
   YouTube embed and social links (gated, placeholder rendered);
@@ -16,7 +18,12 @@ moves much less than the rate when other jobs share the machine. Routes:
 * ``/first-party``: 30 KB product page without third-party tags;
 * ``/api/products.json``: a JSON answer (passed through untouched).
 
-    .venv/bin/python benchmarks/bench_gating.py [--rounds 3] [--seconds 3]
+    .venv/bin/python benchmarks/bench_gating.py [--rounds 7] [--seconds 2]
+        [--route /tagged ...] [--against bare]
+
+``--against bare`` serves the bare site twice: the ratios it prints are how
+far two identical servers differ on the machine, the noise floor of the
+others.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from loopback import free_port, wait_port
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 ROUTES = ("/tagged", "/tagged-unique", "/first-party", "/api/products.json")
+#: Requests per second and server CPU µs per request.
+Sample = tuple[float, float]
 
 
 def _wrk(url: str, seconds: int) -> tuple[float, int]:
@@ -58,8 +67,8 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(app: str, seconds: int) -> dict[str, tuple[float, float]]:
-    """Requests per second and server CPU µs per request of each route (one fresh server)."""
+def serve(app: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A fresh uvicorn process serving ``benchmarks.gating_apps:{app}``, and its port."""
     port = free_port()
     command = [
         str(BIN / "uvicorn"),
@@ -77,18 +86,20 @@ def measure(app: str, seconds: int) -> dict[str, tuple[float, float]]:
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_port(port)
-        rates = {}
-        for route in ROUTES:
-            url = f"http://127.0.0.1:{port}{route}"
-            _wrk(url, 1)
-            before = _cpu_seconds(server.pid)
-            rate, count = _wrk(url, seconds)
-            cpu = (_cpu_seconds(server.pid) - before) / max(count, 1) * 1e6
-            rates[route] = (rate, cpu)
-        return rates
-    finally:
+    except RuntimeError:
         server.terminate()
         server.wait(timeout=30)
+        raise
+    return server, port
+
+
+def measure(server: subprocess.Popen[bytes], port: int, route: str, seconds: int) -> Sample:
+    """Requests per second and server CPU µs per request of one route on one server."""
+    url = f"http://127.0.0.1:{port}{route}"
+    before = _cpu_seconds(server.pid)
+    rate, count = _wrk(url, seconds)
+    cpu = (_cpu_seconds(server.pid) - before) / max(count, 1) * 1e6
+    return rate, cpu
 
 
 def gating_share(repeat: int = 200) -> list[tuple[str, float, float]]:
@@ -114,39 +125,78 @@ def gating_share(repeat: int = 200) -> list[tuple[str, float, float]]:
     return rows
 
 
+def _round(
+    apps: tuple[str, str], routes: tuple[str, ...], order: tuple[int, int], seconds: int
+) -> dict[str, tuple[Sample, Sample]]:
+    """One round on a fresh pair of servers: each route on both, back to back in ``order``.
+
+    Fresh servers every round: two processes running the same code differ
+    by several percent for their whole life (memory layout, hash seeds), so
+    the same pair must not serve every round.
+    """
+    servers: list[tuple[subprocess.Popen[bytes], int]] = []
+    try:
+        for app in apps:
+            servers.append(serve(app))
+            for route in routes:
+                _wrk(f"http://127.0.0.1:{servers[-1][1]}{route}", 1)
+        found: dict[str, tuple[Sample, Sample]] = {}
+        for route in routes:
+            samples = {side: measure(*servers[side], route, seconds) for side in order}
+            found[route] = (samples[0], samples[1])
+        return found
+    finally:
+        for server, _ in servers:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def main() -> None:
     """Run the rounds and print a Markdown table of medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument(
+        "--against",
+        choices=("consent", "bare"),
+        default="consent",
+        help="the second server: the site with the middleware, or a second bare one"
+        " (how far two identical servers differ on this machine)",
+    )
+    parser.add_argument("--route", action="append", choices=ROUTES, help="default: all")
     args = parser.parse_args()
-    runs: dict[str, dict[str, list[tuple[float, float]]]] = {
-        app: {route: [] for route in ROUTES} for app in ("bare", "consent")
-    }
-    for _ in range(args.rounds):
-        for app in ("bare", "consent"):
-            for route, measured in measure(app, args.seconds).items():
-                runs[app][route].append(measured)
+    routes = tuple(args.route or ROUTES)
+    apps = ("bare", args.against)
+    runs: list[dict[str, list[Sample]]] = [{route: [] for route in routes} for _ in apps]
+    for index in range(args.rounds):
+        order = (0, 1) if index % 2 == 0 else (1, 0)
+        for route, samples in _round(apps, routes, order, args.seconds).items():
+            for side in (0, 1):
+                runs[side][route].append(samples[side])
+    second = "with ConsentMiddleware" if args.against == "consent" else "second bare server"
     print(
-        "| route | bare Starlette (req/s) | with ConsentMiddleware (req/s) | ratio"
-        " | server CPU µs/request, bare | with ConsentMiddleware | CPU ratio |"
+        f"| route | bare Starlette (req/s) | {second} (req/s) | ratio"
+        f" | server CPU µs/request, bare | {second} | CPU ratio |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for route in ROUTES:
-        bare = statistics.median(rate for rate, _ in runs["bare"][route])
-        consent = statistics.median(rate for rate, _ in runs["consent"][route])
-        bare_cpu = statistics.median(cpu for _, cpu in runs["bare"][route])
-        consent_cpu = statistics.median(cpu for _, cpu in runs["consent"][route])
+    for route in routes:
+        bare, other = runs[0][route], runs[1][route]
+        pairs = list(zip(bare, other, strict=True))
+        ratio = statistics.median(o[0] / b[0] for b, o in pairs)
+        cpu_ratio = statistics.median(b[1] / o[1] for b, o in pairs)
         print(
-            f"| `{route}` | {bare:,.0f} | {consent:,.0f} | {consent / bare:.0%}"
-            f" | {bare_cpu:,.0f} | {consent_cpu:,.0f} | {bare_cpu / consent_cpu:.0%} |",
+            f"| `{route}` | {statistics.median(r for r, _ in bare):,.0f}"
+            f" | {statistics.median(r for r, _ in other):,.0f} | {ratio:.0%}"
+            f" | {statistics.median(c for _, c in bare):,.0f}"
+            f" | {statistics.median(c for _, c in other):,.0f} | {cpu_ratio:.0%} |",
             flush=True,
         )
-    print()
-    print("| page | `gate_html`, new page (µs CPU) | `gate_html`, page seen before (µs CPU) |")
-    print("| --- | ---: | ---: |")
-    for name, fresh, remembered in gating_share():
-        print(f"| `{name}` | {fresh:,.0f} | {remembered:,.0f} |")
+    if args.against == "consent":
+        print()
+        print("| page | `gate_html`, new page (µs CPU) | `gate_html`, page seen before (µs CPU) |")
+        print("| --- | ---: | ---: |")
+        for name, fresh, remembered in gating_share():
+            print(f"| `{name}` | {fresh:,.0f} | {remembered:,.0f} |")
 
 
 if __name__ == "__main__":

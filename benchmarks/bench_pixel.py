@@ -5,7 +5,10 @@ httptools + uvloop, and granian when installed) on a loopback port and loaded
 by ``wrk -t1 -c32`` (keep-alive) for several rounds, alternating, so that
 both see the same machine load; the median of each is reported with the
 ratio. The beacon runs twice: spooling only (the request path) and with its
-flusher inserting into the embedded engine in the same process.
+flusher inserting into the embedded engine in the same process. Next to the
+throughput, the server's CPU time per request (user + system, read from
+``/proc`` for the server and its worker processes) is reported: on a shared
+machine it moves less than the throughput does.
 
     .venv/bin/python benchmarks/bench_pixel.py [--rounds 5] [--seconds 5]
 """
@@ -63,8 +66,33 @@ def _server(kind: str, app: str, port: int) -> list[str]:
     ]
 
 
-def measure(kind: str, app: str, seconds: int, bench_dir: Path) -> float:
-    """Requests per second of one wrk run against a fresh server process."""
+def _tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds used so far by process ``root`` and its descendants."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, used in times.items():
+        walk = pid
+        while walk > 1 and walk != root:
+            walk = parents.get(walk, 0)
+        if walk == root:
+            total += used
+    return total
+
+
+def measure(kind: str, app: str, seconds: int, bench_dir: Path) -> tuple[float, float]:
+    """(requests per second, server CPU µs per request) of one wrk run on a fresh server."""
     port = free_port()
     env = {**os.environ, "BENCH_DIR": str(bench_dir), "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(_server(kind, app, port), cwd=ROOT, env=env)
@@ -76,19 +104,22 @@ def measure(kind: str, app: str, seconds: int, bench_dir: Path) -> float:
             check=True,
             capture_output=True,
         )
+        cpu_before = _tree_cpu_seconds(server.pid)
         result = subprocess.run(
             ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"User-Agent: {USER_AGENT}", url],
             check=True,
             capture_output=True,
             text=True,
         )
+        cpu = _tree_cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=30)
     found = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
     if not found:
         raise RuntimeError(result.stdout)
-    return float(found.group(1))
+    rate = float(found.group(1))
+    return rate, cpu / (rate * seconds) * 1e6
 
 
 def in_process(calls: int = 100_000) -> tuple[float, float]:
@@ -147,21 +178,23 @@ def main() -> None:
         return
     servers = [s for s in args.servers.split(",") if (BIN / s).exists() or shutil.which(s)]
     print(
-        "| server | bare ASGI GIF (req/s) | beacon /p.gif, spool only (req/s) | ratio "
-        "| beacon /p.gif + embedded flush in-process (req/s) | ratio |"
+        "| server | bare ASGI GIF (req/s; CPU µs/req) | beacon /p.gif, spool only | ratio "
+        "| beacon /p.gif + embedded flush in-process | ratio |"
     )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     apps = ("bare", "pixel_spool", "pixel")
     for kind in servers:
-        runs: dict[str, list[float]] = {app: [] for app in apps}
+        runs: dict[str, list[tuple[float, float]]] = {app: [] for app in apps}
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.rounds):
                 for app in apps:
                     runs[app].append(measure(kind, app, args.seconds, Path(tmp)))
-        bare, spool, inline = (statistics.median(runs[app]) for app in apps)
+        rate = {app: statistics.median(r for r, _ in runs[app]) for app in apps}
+        cpu = {app: statistics.median(c for _, c in runs[app]) for app in apps}
+        cells = [f"{rate[app]:,.0f}; {cpu[app]:.0f} µs" for app in apps]
         print(
-            f"| {kind} | {bare:,.0f} | {spool:,.0f} | {spool / bare:.0%} "
-            f"| {inline:,.0f} | {inline / bare:.0%} |",
+            f"| {kind} | {cells[0]} | {cells[1]} | {rate['pixel_spool'] / rate['bare']:.0%} "
+            f"| {cells[2]} | {rate['pixel'] / rate['bare']:.0%} |",
             flush=True,
         )
 

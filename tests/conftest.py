@@ -1,7 +1,8 @@
-"""Fixtures shared by every test package: a real headless Chromium and a live server."""
+"""Fixtures shared by every test package: a real headless Chromium, a live server, the log."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -118,11 +119,72 @@ def clickhouse_url(chdb_path: Path) -> str:
     return f"chdb://{chdb_path}?database=t_{uuid.uuid4().hex[:12]}"
 
 
+class SuiteLog(logging.Handler):
+    """Every log record of the test run, one line each with its arguments, appended to a file."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(logging.DEBUG)
+        self.path = path
+        self._file = path.open("a", encoding="utf-8")
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._file.write(self.format(record).replace("\n", "\\n") + "\n")
+        except Exception:
+            self.handleError(record)
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            if not self._file.closed:
+                self._file.flush()
+        finally:
+            self.release()
+
+    def close(self) -> None:
+        # ``logging.config.dictConfig`` (uvicorn calls it for every live server) closes
+        # every handler in the process: the file stays open until ``finish``.
+        self.flush()
+
+    def finish(self) -> None:
+        """Close the file at the end of the run."""
+        self.acquire()
+        try:
+            self._file.close()
+        finally:
+            self.release()
+        super().close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteLog]:
+    """Every logger at DEBUG, into ``suite.log`` under the run's base temporary directory.
+
+    The privacy scan (``tests/security/test_privacy_scan.py``) reads it last.
+    """
+    handler = SuiteLog(tmp_path_factory.getbasetemp() / "suite.log")
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(previous)
+    handler.finish()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the browser tests last.
+    """Run the browser tests last, then the modules that declare ``RUNS_LAST = True``.
 
     The synchronous Playwright API keeps an event loop running in the main
     thread for as long as the session's browser lives, which would stop every
-    later test from starting an event loop of its own there.
+    later test from starting an event loop of its own there. The privacy scan
+    runs after everything, so that it sees every table and log line.
     """
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+    items.sort(
+        key=lambda item: (
+            getattr(getattr(item, "module", None), "RUNS_LAST", False),
+            item.get_closest_marker("browser") is not None,
+        )
+    )

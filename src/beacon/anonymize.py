@@ -23,6 +23,7 @@ import fcntl
 import ipaddress
 import json
 import os
+import re
 import secrets
 import threading
 from collections.abc import Iterable, Mapping
@@ -55,6 +56,7 @@ UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_conte
 #: Paths are cut to this many characters.
 MAX_PATH_LENGTH = 1024
 _MAX_VALUE_LENGTH = 200
+_EMAIL_ADDRESS = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
 _SALT_BYTES = 32
 
 
@@ -90,14 +92,18 @@ def _clean(value: str) -> str:
 
 
 def utm_params(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """The ``utm_*`` values among ``pairs`` (first one wins), cleaned and cut."""
+    """The ``utm_*`` values among ``pairs`` (first one wins), cleaned and cut.
+
+    An e-mail address in a value (some mailers tag links with the
+    subscriber's) is replaced by ``(e-mail)``: no address may reach the store.
+    """
     found: dict[str, str] = {}
     for name, value in pairs:
         key = name.lower()
         if key in UTM_FIELDS and key not in found:
             cleaned = _clean(value)
             if cleaned:
-                found[key] = cleaned
+                found[key] = _EMAIL_ADDRESS.sub("(e-mail)", cleaned) if "@" in cleaned else cleaned
     return found
 
 

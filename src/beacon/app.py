@@ -59,6 +59,7 @@ that owns the database and drains every worker's spool.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -90,7 +91,7 @@ from beacon.exceptions import ConfigurationError, StoreError
 from beacon.flusher import Flusher
 from beacon.migrations import DEFAULT_RETENTION_MONTHS, migrate
 from beacon.pageviews import PageHit, PageviewEncoder, epoch_ns, page_event
-from beacon.spool import Spool, SpoolDir
+from beacon.spool import ROW_BINARY, Spool, SpoolDir
 from beacon.store import Store
 
 if TYPE_CHECKING:
@@ -263,6 +264,12 @@ class Beacon:
         )
         forget = weakref.WeakMethod(self._forget_parent_process)
         os.register_at_fork(after_in_child=lambda: (method := forget()) and method())
+        # A beacon started on its first request (mounted without its lifespan)
+        # still runs threads inside the embedded engine when the interpreter
+        # exits; the engine must not be torn down under them.
+        stop = weakref.WeakMethod(self._stop_at_exit)
+        self._exit_hook: Callable[[], object] = lambda: (method := stop()) and method()
+        self._register_exit_hook()
         self._email = EmailTracker.for_beacon(self, base_url) if self.secret_keys else None
         self.flusher: Flusher | None = None
         self._spool_dir: SpoolDir | None = None
@@ -289,12 +296,17 @@ class Beacon:
         assert self._spool_dir is not None
         return self._spool_dir.spool(table, columns)
 
+    def _events_spool(self) -> Spool:
+        self._ensure_started()
+        assert self._spool_dir is not None
+        return self._spool_dir.spool(EVENTS_TABLE, EVENT_COLUMNS, ROW_BINARY)
+
     def record(self, event: PixelEvent) -> bool:
         """Append ``event`` to the spool (on disk when this returns); ``False`` if dropped."""
         spool = self._events
         if spool is None:
-            spool = self._events = self.spool(EVENTS_TABLE, EVENT_COLUMNS)
-        return spool.append(event.to_tsv())
+            spool = self._events = self._events_spool()
+        return spool.append(event.to_row_binary())
 
     def consent_allows(self, scope: Scope, cookie_header: str | None) -> bool:
         """Whether this request may be recorded under the consent settings."""
@@ -350,8 +362,25 @@ class Beacon:
             if root and path.startswith(root):
                 path = path[len(root) :]
             method = scope["method"]
-            if path == "/p.gif" and method in ("GET", "HEAD"):
-                await self._pixel(scope, send, method == "GET")
+            if path == "/p.gif" and method == "GET":
+                # The hot path, inline: record, then the GIF.
+                self.stats.requests += 1
+                try:
+                    self._record_pixel(scope)
+                except Exception as exc:
+                    self.stats.bad_requests += 1
+                    # Only the type: a message or traceback could quote the request.
+                    logger.debug("pixel request not recorded: %s", type(exc).__name__)
+                await send(
+                    {"type": "http.response.start", "status": 200, "headers": [*_GIF_HEADERS]}
+                )
+                await send({"type": "http.response.body", "body": TRANSPARENT_GIF})
+            elif path == "/p.gif" and method == "HEAD":
+                self.stats.requests += 1
+                await send(
+                    {"type": "http.response.start", "status": 200, "headers": [*_GIF_HEADERS]}
+                )
+                await send({"type": "http.response.body", "body": b""})
             elif path == "/e" and method == "POST":
                 await self._event(scope, receive, send)
             elif path == "/beacon.js" and method in ("GET", "HEAD"):
@@ -370,18 +399,6 @@ class Beacon:
         else:
             await self.router(scope, receive, send)
 
-    async def _pixel(self, scope: Scope, send: Send, record: bool) -> None:
-        self.stats.requests += 1
-        if record:
-            try:
-                self._record_pixel(scope)
-            except Exception as exc:
-                self.stats.bad_requests += 1
-                # Only the type: a message or traceback could quote the request.
-                logger.debug("pixel request not recorded: %s", type(exc).__name__)
-        await send({"type": "http.response.start", "status": 200, "headers": list(_GIF_HEADERS)})
-        await send({"type": "http.response.body", "body": TRANSPARENT_GIF if record else b""})
-
     def _record_pixel(self, scope: Scope) -> None:
         raw_headers = scope["headers"]
         if self.analytics_requires_consent and not self.consent_allows(
@@ -392,19 +409,20 @@ class Beacon:
         headers = dict(raw_headers)
         client = scope.get("client")
         peer = client[0] if client else ""
-        line = self._encoder.pixel_line(
-            now_ns=self._clock_ns(),
-            salts=self.salts,
-            ip=client_ip(peer, raw_headers, self.proxies) if self._read_proxy_header else peer,
-            user_agent=headers.get(b"user-agent", b"")[:512],
-            query=scope.get("query_string", b""),
-            referer=headers.get(b"referer", b"")[:_MAX_HEADER],
-            host=headers.get(b"host", b"")[:256],
+        get = headers.get
+        row = self._encoder.pixel_row(
+            self._clock_ns(),
+            self.salts,
+            client_ip(peer, raw_headers, self.proxies) if self._read_proxy_header else peer,
+            get(b"user-agent", b"")[:512],
+            scope.get("query_string", b""),
+            get(b"referer", b"")[:_MAX_HEADER],
+            get(b"host", b"")[:256],
         )
         spool = self._events
         if spool is None:
-            spool = self._events = self.spool(EVENTS_TABLE, EVENT_COLUMNS)
-        if spool.append(line):
+            spool = self._events = self._events_spool()
+        if spool.append(row):
             self.stats.recorded += 1
         else:
             self.stats.record_failures += 1
@@ -519,7 +537,7 @@ class Beacon:
                 max_bytes=self.spool_max_bytes,
             )
             self._spool_dir.start()
-            self._events = self._spool_dir.spool(EVENTS_TABLE, EVENT_COLUMNS)
+            self._events = self._spool_dir.spool(EVENTS_TABLE, EVENT_COLUMNS, ROW_BINARY)
             self._stop.clear()
             self._housekeeper = threading.Thread(
                 target=self._housekeep, name="beacon-housekeeper", daemon=True
@@ -551,6 +569,8 @@ class Beacon:
             if not self._schema_ready.is_set():
                 migrate(self.store, retention_months=self.retention_months)
                 self._schema_ready.set()
+                # The store's client exists now, with its exit-time finalizers.
+                self._register_exit_hook()
             spool_dir = self._spool_dir
             flusher = self.flusher
             if spool_dir is not None and (flusher is None or flusher.own is not spool_dir):
@@ -573,6 +593,16 @@ class Beacon:
                 logger.warning("beacon housekeeping failed, retrying in %.1f s: %s", backoff, exc)
                 wait, backoff = backoff, min(backoff * 2, 30.0)
             self._stop.wait(wait)
+
+    def _register_exit_hook(self) -> None:
+        """(Re-)register the exit hook last, so it runs before the driver's own clean-up."""
+        atexit.unregister(self._exit_hook)
+        atexit.register(self._exit_hook)
+
+    def _stop_at_exit(self) -> None:
+        """At interpreter exit: flush briefly and stop the threads, if still running."""
+        if self._started and self._spool_dir is not None and self._spool_dir.pid == os.getpid():
+            self._shutdown_sync(timeout=5.0)
 
     def _startup_sync(self) -> None:
         self._ensure_started()

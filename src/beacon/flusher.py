@@ -1,6 +1,7 @@
 """The flusher: moves sealed spool segments into ClickHouse, each as one insert.
 
-Each segment is inserted with ``raw_insert(..., fmt="TabSeparated")`` and
+Each segment is inserted with one ``raw_insert`` in its own format
+(``RowBinary`` for page views, ``TabSeparated`` for other tables) and
 ``insert_deduplication_token`` = its id, so a segment inserted twice (the
 process died between the acknowledgement and the deletion) is counted once.
 A segment file is deleted only after ClickHouse acknowledged the insert.
@@ -112,16 +113,17 @@ class Flusher:
         when the insert was not acknowledged; the file is then kept.
         """
         try:
-            columns, data, torn = segment.read()
+            contents = segment.read()
         except FileNotFoundError:
             return 0
-        self.stats.torn_bytes += torn
-        rows = data.count(b"\n")
+        self.stats.torn_bytes += contents.dropped_bytes
+        rows = contents.rows
         if rows:
             self.store.raw_insert(
                 segment.table,
-                columns,
-                data,
+                contents.columns,
+                contents.data,
+                fmt=contents.fmt,
                 settings={**self._settings, "insert_deduplication_token": segment.dedup_token},
             )
         with contextlib.suppress(FileNotFoundError):

@@ -7,6 +7,7 @@ taken from the request; this module applies every anonymization rule of
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from beacon.anonymize import (
     utm_params,
     visitor_hash,
 )
-from beacon.events import PixelEvent
+from beacon.events import EVENT_COLUMNS, PixelEvent, encode_columns
 from beacon.useragent import classify
 
 __all__ = [
@@ -90,32 +91,37 @@ def page_event(
 
 _PAGE_CACHE_SIZE = 4096
 _AGENT_CACHE_SIZE = 4096
+_I64 = struct.Struct("<q")
+_NS_PER_DAY = 86_400 * 10**9
+#: Columns of a row: ts | site..utm_content | visitor_hash | browser..is_bot | campaign..name
+_PAGE_COLUMNS = (1, 10)
+_AGENT_COLUMNS = (11, 15)
+_TAIL_COLUMNS = (15, len(EVENT_COLUMNS))
 
 
 class PageviewEncoder:
-    """Turns a pixel request's raw values into its spool line, fast.
+    """Turns a pixel request's raw values into its spool row, fast.
 
-    The same line as ``page_event(...).to_tsv()``, built from cached parts:
-    the page part (path, referrer host, utm values) is cached per raw query
-    string, ``Referer`` and ``Host``; the User-Agent part per raw header; the
-    keyed hash state per salt; the timestamp text and UTC day per second. The caches are
-    bounded (emptied when full), and hold only anonymized values besides
-    their raw keys, which stay in memory only.
+    The same ``RowBinary`` row as ``page_event(...).to_row_binary()``, built
+    from cached parts: the page parts (path, referrer host, utm values, event
+    name) are cached per raw query string, ``Referer`` and ``Host``; the
+    User-Agent part per raw header; the keyed hash state per salt; the UTC
+    day per day. The caches are bounded (emptied when full), and hold only
+    anonymized values besides their raw keys, which stay in memory only.
     """
 
     def __init__(self, site: str, own_hosts: Iterable[str]) -> None:
         self.site = site
         self.own_hosts = tuple(own_hosts)
         self._site_bytes = site.encode() + b"\0"
-        self._pages: dict[tuple[bytes, bytes, bytes], str] = {}
-        self._agents: dict[bytes, tuple[bytes, str]] = {}
+        self._pages: dict[tuple[bytes, bytes, bytes], tuple[bytes, bytes]] = {}
+        self._agents: dict[bytes, tuple[bytes, bytes]] = {}
         self._hashers: dict[bytes, Any] = {}
-        self._second = -1
-        self._second_text = ""
+        self._day_number = -1
         self._day = _EPOCH.date()
 
-    def page_part(self, query: bytes, referer: bytes, host: bytes) -> str:
-        """Escaped fields from ``site`` to ``utm_content``, then a tab and the tail marker."""
+    def page_part(self, query: bytes, referer: bytes, host: bytes) -> tuple[bytes, bytes]:
+        """The encoded columns ``site`` to ``utm_content``, and ``campaign`` to ``name``."""
         key = (query, referer, host)
         part = self._pages.get(key)
         if part is None:
@@ -124,7 +130,7 @@ class PageviewEncoder:
             part = self._pages[key] = self._encode_page(hit_from_query(query, referer), host)
         return part
 
-    def _encode_page(self, hit: PageHit, host: bytes) -> str:
+    def _encode_page(self, hit: PageHit, host: bytes) -> tuple[bytes, bytes]:
         event = page_event(
             hit,
             now=_EPOCH,
@@ -134,55 +140,37 @@ class PageviewEncoder:
             salt=b"",
             own_hosts=self._own(host),
         )
-        fields = event.to_tsv().decode("utf-8").rstrip("\n").split("\t")
-        # fields: ts, site..utm_content (1-9), visitor_hash, agent (11-14), tail (15-19)
-        return "\t".join(fields[1:10]) + "\0" + "\t".join(fields[15:])
+        return encode_columns(event, *_PAGE_COLUMNS), encode_columns(event, *_TAIL_COLUMNS)
 
     def _own(self, host: bytes) -> tuple[str, ...]:
         name = host.decode("latin-1").partition(":")[0].lower()
         return (*self.own_hosts, name) if name else self.own_hosts
 
-    def agent_part(self, user_agent: bytes) -> tuple[bytes, str]:
-        """(the User-Agent as hashed, its escaped browser/os/device/is_bot fields)."""
+    def agent_part(self, user_agent: bytes) -> tuple[bytes, bytes]:
+        """(the User-Agent as hashed, its encoded ``browser`` to ``is_bot`` columns)."""
         found = self._agents.get(user_agent)
         if found is None:
             if len(self._agents) >= _AGENT_CACHE_SIZE:
                 self._agents.clear()
             text = user_agent[:512].decode("utf-8", "replace")
             info = classify(text)
-            fields = (
-                PixelEvent(
-                    ts=_EPOCH,
-                    site="",
-                    kind="pageview",
-                    browser=info.browser,
-                    os=info.os,
-                    device=info.device,
-                    is_bot=info.is_bot,
-                )
-                .to_tsv()
-                .decode("utf-8")
-                .split("\t")[11:15]
+            event = PixelEvent(
+                ts=_EPOCH,
+                site="",
+                kind="pageview",
+                browser=info.browser,
+                os=info.os,
+                device=info.device,
+                is_bot=info.is_bot,
             )
             found = self._agents[user_agent] = (
                 text.encode("utf-8", "surrogateescape"),
-                "\t".join(fields),
+                encode_columns(event, *_AGENT_COLUMNS),
             )
         return found
 
-    def _hash(self, salt: bytes, ip: str, agent: bytes) -> int:
-        hasher = self._hashers.get(salt)
-        if hasher is None:
-            if len(self._hashers) > 4:
-                self._hashers.clear()
-            hasher = self._hashers[salt] = blake2b(digest_size=8, key=salt)
-        state = hasher.copy()
-        state.update(self._site_bytes + ip.encode("utf-8", "surrogateescape") + b"\0" + agent)
-        return int.from_bytes(state.digest(), "little")
-
-    def pixel_line(
+    def pixel_row(
         self,
-        *,
         now_ns: int,
         salts: SaltSource,
         ip: str,
@@ -191,23 +179,35 @@ class PageviewEncoder:
         referer: bytes,
         host: bytes,
     ) -> bytes:
-        """The spool line of a ``/p.gif`` request, equal to ``page_event(...).to_tsv()``.
+        """The spool row of a ``/p.gif`` request, equal to ``page_event(...).to_row_binary()``.
 
         ``now_ns`` is the time in nanoseconds since the epoch (``time.time_ns()``);
-        the salt is that UTC day's from ``salts``.
+        the salt is that UTC day's from ``salts``. The request path: cache hits
+        are looked up inline, misses go through :meth:`page_part` and
+        :meth:`agent_part`.
         """
-        second = now_ns // 1_000_000_000
-        if second != self._second:
-            moment = datetime.fromtimestamp(second, UTC)
-            self._second_text = moment.strftime("%Y-%m-%d %H:%M:%S")
-            self._day = moment.date()
-            self._second = second
-        page, _, tail = self.page_part(query, referer, host).partition("\0")
-        agent, agent_fields = self.agent_part(user_agent)
-        visitor = self._hash(salts.salt_for(self._day), ip, agent)
-        millis = _MILLIS[now_ns // 1_000_000 % 1000]
-        return (f"{self._second_text}{millis}\t{page}\t{visitor}\t{agent_fields}\t{tail}\n").encode(
-            "utf-8", "replace"
+        day_number = now_ns // _NS_PER_DAY
+        if day_number != self._day_number:
+            self._day = (_EPOCH + timedelta(days=day_number)).date()
+            self._day_number = day_number
+        page = self._pages.get((query, referer, host)) or self.page_part(query, referer, host)
+        agent = self._agents.get(user_agent) or self.agent_part(user_agent)
+        salt = salts.salt_for(self._day)
+        hasher = self._hashers.get(salt)
+        if hasher is None:
+            if len(self._hashers) > 4:
+                self._hashers.clear()
+            hasher = self._hashers[salt] = blake2b(digest_size=8, key=salt)
+        state = hasher.copy()
+        state.update(
+            b"%b%b\0%b" % (self._site_bytes, ip.encode("utf-8", "surrogateescape"), agent[0])
+        )
+        return b"%b%b%b%b%b" % (
+            _I64.pack(now_ns // 1_000_000),
+            page[0],
+            state.digest(),
+            agent[1],
+            page[1],
         )
 
 
@@ -217,7 +217,6 @@ def epoch_ns(moment: datetime) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLIS = tuple(f".{n:03d}" for n in range(1000))
 _MAX_QUERY = 4096
 _MAX_FIELD = 2048
 

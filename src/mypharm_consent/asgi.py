@@ -15,6 +15,7 @@ compressed pages cannot be rewritten.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -25,11 +26,6 @@ from mypharm_consent.engine import ConsentEngine, ConsentRequest, ConsentRespons
 from mypharm_consent.state import ConsentState
 
 __all__ = ["ConsentMiddleware"]
-
-#: The response headers that tell whether a body is rewritten.
-_RESPONSE_TYPE_HEADERS = frozenset({b"content-type", b"content-encoding"})
-#: The parts of the scope a :class:`ConsentRequest` is built from.
-_REQUEST_KEYS = ("method", "path", "raw_path", "query_string", "headers")
 
 
 class ConsentMiddleware:
@@ -49,32 +45,38 @@ class ConsentMiddleware:
             await self.app(scope, receive, send)
             return
         engine = self.engine
-        # Only the two headers the consent state depends on are decoded here:
-        # most responses (anything not HTML) need nothing more.
-        cookies: list[bytes] = []
-        gpc: list[bytes] = []
-        for name, value in scope.get("headers", ()):
-            key = name.lower()
-            if key == b"cookie":
-                cookies.append(value)
-            elif key == b"sec-gpc":
-                gpc.append(value)
+        # ASGI servers hand header names over lower-cased. Only the two the
+        # consent state depends on are decoded here: most responses (anything
+        # not HTML) need nothing more.
+        cookie: bytes | None = None
+        gpc: bytes | None = None
+        headers = scope.get("headers", ())
+        for name, value in headers:
+            if name == b"cookie":
+                cookie = value if cookie is None else cookie + b"; " + value
+            elif name == b"sec-gpc":
+                gpc = value if gpc is None else gpc + b", " + value
         state = engine.state_from(
-            b"; ".join(cookies).decode("latin-1") if cookies else None,
-            b", ".join(gpc).decode("latin-1") if gpc else None,
+            cookie.decode("latin-1") if cookie is not None else None,
+            gpc.decode("latin-1") if gpc is not None else None,
         )
         scope.setdefault("state", {})["consent"] = state
         path = scope["path"]
         if engine.owns(path):
             await self._answer(_request(scope), receive, send)
             return
-        if not engine.rewrites_path(scope["method"].upper(), path):
+        method = scope["method"].upper()
+        if not engine.rewrites_path(method, path):
             await self.app(scope, receive, send)
             return
         # What the request is made of, as the client sent it: routing may
         # change the scope before the response starts.
-        sent = {key: scope[key] for key in _REQUEST_KEYS if key in scope}
-        responder = _HTMLResponder(engine, sent, state, send)
+        responder = _HTMLResponder(
+            engine,
+            (method, path, scope.get("raw_path"), scope.get("query_string", b""), headers),
+            state,
+            send,
+        )
         await self.app(scope, receive, responder.send)
 
     async def _answer(self, request: ConsentRequest, receive: Receive, send: Send) -> None:
@@ -105,85 +107,82 @@ class ConsentMiddleware:
         await _send_response(send, response)
 
 
+#: How the request of a page to rewrite was sent: method, path, raw path,
+#: query string and headers.
+_RequestParts = tuple[str, str, bytes | None, bytes, Iterable[tuple[bytes, bytes]]]
+
+
 class _HTMLResponder:
     """One response on its way out: held back if it is HTML, rewritten when complete.
 
     Whether it is HTML is known at ``http.response.start``; any other
-    response is handed on message by message from then on, untouched.
+    response is handed on message by message from then on, untouched, at
+    the cost of one flag test per message.
     """
 
-    __slots__ = (
-        "chunks",
-        "downstream",
-        "engine",
-        "headers",
-        "passing",
-        "request",
-        "scope",
-        "size",
-        "start",
-        "state",
-    )
+    __slots__ = ("chunks", "downstream", "engine", "parts", "passing", "size", "start", "state")
 
     def __init__(
-        self, engine: ConsentEngine, scope: Scope, state: ConsentState, send: Send
+        self, engine: ConsentEngine, parts: _RequestParts, state: ConsentState, send: Send
     ) -> None:
         self.engine = engine
-        self.scope = scope
+        self.parts = parts
         self.state = state
         self.downstream = send
-        self.request: ConsentRequest | None = None
         self.start: Message | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.chunks: list[bytes] = []
-        self.size = 0
         self.passing = False
+        # ``chunks`` and ``size`` are only set for an HTML page held back.
 
     async def send(self, message: Message) -> None:
         if self.passing:
             await self.downstream(message)
             return
-        kind = message["type"]
-        if kind == "http.response.start" and self.start is None:
-            raw = message.get("headers", ())
-            relevant = [
-                (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in raw
-                if name.lower() in _RESPONSE_TYPE_HEADERS
-            ]
-            if not self.engine.rewrites_response(message["status"], relevant):
-                self.passing = True
-                await self.downstream(message)
+        start = self.start
+        if start is None:
+            if message["type"] == "http.response.start" and self.engine.rewrites_raw_response(
+                message["status"], message.get("headers", ())
+            ):
+                self.start = message
+                self.chunks: list[bytes] = []
+                self.size = 0
                 return
-            self.request = _request(self.scope)
-            self.start = message
-            self.headers = [(n.decode("latin-1"), v.decode("latin-1")) for n, v in raw]
+            self.passing = True
+            await self.downstream(message)
             return
-        request = self.request
-        if kind != "http.response.body" or request is None:
+        if message["type"] != "http.response.body":
             await self._give_up(message)
             return
+        engine = self.engine
+        cap = engine.config.html_size_cap
         chunk = message.get("body", b"")
-        self.chunks.append(chunk)
         self.size += len(chunk)
         if message.get("more_body", False):
-            if self.size > self.engine.config.html_size_cap:
-                self.engine.note_oversized(request)
+            self.chunks.append(chunk)
+            if self.size > cap:
+                engine.note_oversized(ConsentRequest(self.parts[0], self.parts[1]))
                 await self._give_up({"type": "http.response.body", "body": b"", "more_body": True})
             return
-        body = b"".join(self.chunks)
+        body = b"".join((*self.chunks, chunk)) if self.chunks else chunk
+        self.chunks = []
         rewritten = None
-        if self.size <= self.engine.config.html_size_cap:
-            rewritten = self.engine.rewrite_html(request, self.state, self.headers, body)
+        if self.size <= cap:
+            target, accept_language, cookie, host = _page_values(self.parts)
+            rewritten = engine.rewrite_page(
+                self.state,
+                start.get("headers", ()),
+                body,
+                target=target,
+                accept_language=accept_language,
+                cookie_header=cookie,
+                host=host,
+            )
         else:
-            self.engine.note_oversized(request)
+            engine.note_oversized(ConsentRequest(self.parts[0], self.parts[1]))
         if rewritten is None:
-            await self._give_up({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._give_up({"type": "http.response.body", "body": body, "more_body": False})
             return
         headers, new_body = rewritten
-        start = dict(self.start or {})
-        start["headers"] = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
-        await self.downstream(start)
+        await self.downstream({**start, "headers": headers})
         await self.downstream({"type": "http.response.body", "body": new_body, "more_body": False})
 
     async def _give_up(self, message: Message) -> None:
@@ -193,10 +192,31 @@ class _HTMLResponder:
             await self.downstream(self.start)
             if self.chunks:
                 body = b"".join(self.chunks)
+                self.chunks = []
                 await self.downstream(
                     {"type": "http.response.body", "body": body, "more_body": True}
                 )
         await self.downstream(message)
+
+
+def _page_values(parts: _RequestParts) -> tuple[str, str | None, str | None, str | None]:
+    """What the rewrite of a page reads: target, ``Accept-Language``, ``Cookie``, ``Host``."""
+    _, path, raw_path, query_string, raw_headers = parts
+    accept_language = cookie = host = None
+    for name, value in raw_headers:
+        if name == b"cookie":
+            text = value.decode("latin-1")
+            cookie = text if cookie is None else f"{cookie}; {text}"
+        elif name == b"accept-language":
+            text = value.decode("latin-1")
+            accept_language = text if accept_language is None else f"{accept_language}, {text}"
+        elif name == b"host":
+            text = value.decode("latin-1")
+            host = text if host is None else f"{host}, {text}"
+    target = raw_path.decode("latin-1") if raw_path else path
+    if query_string:
+        target += "?" + query_string.decode("latin-1")
+    return target, accept_language, cookie, host
 
 
 def _request(scope: Scope) -> ConsentRequest:

@@ -64,15 +64,23 @@ def cookie_values(cookie_header: str | None, name: str) -> Iterator[str]:
     A browser may send the same name twice (e.g. one cookie set for the host
     and one for a parent domain); callers try each. Malformed pairs are skipped.
     """
-    if not cookie_header:
+    if not cookie_header or not name:
         return
-    for pair in cookie_header.split(";"):
-        key, sep, value = pair.partition("=")
+    # Only the pairs that mention the name are cut out of the header (a
+    # browser's holds dozens of other cookies), each once, in order.
+    found = cookie_header.find(name)
+    while found != -1:
+        start = cookie_header.rfind(";", 0, found) + 1
+        end = cookie_header.find(";", found)
+        if end == -1:
+            end = len(cookie_header)
+        key, sep, value = cookie_header[start:end].partition("=")
         if sep and key.strip() == name:
             value = value.strip()
             if len(value) >= 2 and value[0] == value[-1] == '"':
                 value = value[1:-1]
             yield value
+        found = cookie_header.find(name, end)
 
 
 class _ClockSigner(TimestampSigner):

@@ -72,6 +72,8 @@ _PAGE_HEADERS = (
     ("cache-control", "no-store"),
 )
 _NO_BODY_STATUSES = frozenset({204, 205, 304})
+#: Response headers a rewritten page replaces (validators would now lie).
+_REPLACED_HEADERS = frozenset({b"content-length", b"etag", b"last-modified"})
 #: Codecs whose encoding of a text is the concatenation of the encodings of
 #: its parts (no byte-order mark, no shift state): only pages in these are
 #: kept split around the banner by the page cache.
@@ -198,6 +200,8 @@ class ConsentEngine:
         self._owned_prefix = config.prefix + "/"
         self._excluded = tuple((path, path.rstrip("/") + "/") for path in config.exclude_paths)
         self._oversized_logged = False
+        #: First visits, without and with Global Privacy Control.
+        self._undecided = (ConsentState.undecided(), ConsentState.undecided(gpc=True))
         #: The visitor's receipts on the preferences page, when a provider is set.
         self.history: ConsentHistory | None = None
         if config.receipts is not None:
@@ -222,11 +226,15 @@ class ConsentEngine:
         most responses (anything not HTML) never need.
         """
         gpc = self.config.honor_gpc and sec_gpc is not None and sec_gpc.strip() == "1"
+        if not cookie_header:
+            return self._undecided[gpc]
         return self.cookie.read_state(cookie_header, gpc=gpc)
 
     def language(self, request: ConsentRequest) -> Language:
         """The language to speak to this visitor in."""
-        accept_language = request.headers.get("accept-language")
+        return self._language(request.headers.get("accept-language"))
+
+    def _language(self, accept_language: str | None) -> Language:
         if accept_language is not None and len(accept_language) <= _MAX_CACHED_HEADER_CHARS:
             return _cached_language(accept_language, self.config.default_language)
         return negotiate_language(accept_language, self.config.default_language)
@@ -479,6 +487,27 @@ class ConsentEngine:
                 return False
         return content_type.split(";")[0].strip().lower() == "text/html"
 
+    def rewrites_raw_response(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+        """:meth:`rewrites_response` over header names and values as bytes (any case).
+
+        The adapter's check on every response, HTML or not: kept to a length
+        comparison for the headers that are neither of the two it reads.
+        """
+        if status < 200 or status in _NO_BODY_STATUSES:
+            return False
+        content_type = b""
+        for name, value in headers:
+            size = len(name)
+            if size == 12 and name.lower() == b"content-type":
+                content_type = value
+            elif (
+                size == 16
+                and name.lower() == b"content-encoding"
+                and value.strip().lower() not in (b"", b"identity")
+            ):
+                return False
+        return content_type.split(b";")[0].strip().lower() == b"text/html"
+
     def note_oversized(self, request: ConsentRequest) -> None:
         """Record that a page too large to rewrite went out without a banner.
 
@@ -513,20 +542,98 @@ class ConsentEngine:
         again is kept in :attr:`pages`, split where the markup goes, so the
         same page for the same choice and language is only gated once in a
         while; the banner, with its form token and return path, is added per
-        request.
+        request. Of the request, only the target and the ``Accept-Language``,
+        ``Cookie`` and ``Host`` headers are read (see :meth:`rewrite_page`).
         """
-        charset = _charset(headers)
+        try:
+            raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        except UnicodeEncodeError:
+            return None
+        rewritten = self.rewrite_raw_html(request, state, raw, body)
+        if rewritten is None:
+            return None
+        new_headers, new_body = rewritten
+        return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in new_headers], new_body
+
+    def rewrite_raw_html(
+        self,
+        request: ConsentRequest,
+        state: ConsentState,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+        """:meth:`rewrite_html` over header names and values as bytes, as ASGI carries them.
+
+        Names may come in any case; the headers the rewrite adds are lower-case.
+        """
+        return self.rewrite_page(
+            state,
+            headers,
+            body,
+            target=request.target,
+            accept_language=request.headers.get("accept-language"),
+            cookie_header=request.cookie_header,
+            host=request.host,
+        )
+
+    def rewrite_page(
+        self,
+        state: ConsentState,
+        headers: Iterable[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        target: str,
+        accept_language: str | None = None,
+        cookie_header: str | None = None,
+        host: str | None = None,
+    ) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+        """:meth:`rewrite_raw_html` from the only request values it reads.
+
+        ``target`` is the path and query as sent, the others the request's
+        ``Accept-Language``, ``Cookie`` and ``Host`` headers: an adapter
+        answering many pages need not build a :class:`ConsentRequest` each time.
+        """
+        charset: str | None = None
+        vary: list[bytes] = []
+        kept: list[tuple[bytes, bytes]] = []
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered in _REPLACED_HEADERS:
+                continue
+            if lowered == b"vary":
+                vary.append(value)
+                continue
+            if charset is None and lowered == b"content-type":
+                charset = _content_type_charset(value)
+            kept.append((name, value))
+        encoded = self._rewritten_body(
+            state, charset or "utf-8", body, target, self._language(accept_language)
+        )
+        if encoded is None:
+            return None
+        kept.append((b"vary", _merged_vary(tuple(vary))))
+        kept.append((b"content-length", b"%d" % len(encoded)))
+        if cookie_header:
+            names = tuple(cleanup.request_cookie_names(cookie_header))
+            if names:
+                kept += self._expired_cookies(names, state.granted, host)
+        return kept, encoded
+
+    def _rewritten_body(
+        self, state: ConsentState, charset: str, body: bytes, target: str, language: Language
+    ) -> bytes | None:
+        """The page with gating and markup applied, or ``None`` if it cannot be read."""
         try:
             codec = _codec_name(charset)
         except LookupError:
             return None
-        language = self.language(request)
         key: PageKey | None = None
         page: RewrittenPage | None = None
-        if codec in _SPLITTABLE_CODECS and self.pages.keeps(body):
+        pages = self.pages
+        if codec in _SPLITTABLE_CODECS and len(body) <= pages.max_page_bytes:
             key = (body, codec, state.decided, state.granted, state.gpc, language)
-            page = self.pages.get(key)
-            if page is None and not self.pages.admits(key):
+            page = pages.get(key)
+            if page is None and not pages.admits(key):
                 key = None
         if page is None:
             try:
@@ -537,56 +644,36 @@ class ConsentEngine:
             position = _markup_position(html)
             if key is None:
                 if position is not None:
-                    markup = self._markup(request, state, language)
+                    markup = self._markup(target, state, language)
                     html = html[:position] + markup + html[position:]
-                encoded = html.encode(charset, errors="xmlcharrefreplace")
+                return html.encode(charset, errors="xmlcharrefreplace")
+            if position is None:
+                page = RewrittenPage(html.encode(charset, errors="xmlcharrefreplace"), None)
             else:
-                if position is None:
-                    page = RewrittenPage(html.encode(charset, errors="xmlcharrefreplace"), None)
-                else:
-                    page = RewrittenPage(
-                        html[:position].encode(charset, errors="xmlcharrefreplace"),
-                        html[position:].encode(charset, errors="xmlcharrefreplace"),
-                    )
-                self.pages.put(key, page)
-        if page is not None:
-            markup_bytes = b""
-            if page.after is not None:
-                markup_bytes = self._encoded_markup(
-                    *self._markup_key(request, state, language), charset
+                page = RewrittenPage(
+                    html[:position].encode(charset, errors="xmlcharrefreplace"),
+                    html[position:].encode(charset, errors="xmlcharrefreplace"),
                 )
-            encoded = page.with_markup(markup_bytes)
-        kept = [
-            (name, value)
-            for name, value in headers
-            if name.lower() not in ("content-length", "etag", "last-modified", "vary")
-        ]
-        vary = [value for name, value in headers if name.lower() == "vary"]
-        kept.append(("vary", _merge_vary(vary, ("Cookie", "Accept-Language"))))
-        kept.append(("content-length", str(len(encoded))))
-        names = tuple(cleanup.request_cookie_names(request.cookie_header))
-        if names:
-            for value in self._expired_cookies(names, state.granted, request.host):
-                kept.append(("set-cookie", value))
-        return kept, encoded
-
-    def _markup(self, request: ConsentRequest, state: ConsentState, language: Language) -> str:
-        """The banner (undecided visitors) or the script and reopen link (decided ones)."""
-        return self._render_markup(*self._markup_key(request, state, language))
-
-    def _markup_key(
-        self, request: ConsentRequest, state: ConsentState, language: Language
-    ) -> tuple[Language, frozenset[str] | None, str, str]:
-        """What the markup depends on: language, granted (if decided), return path, token."""
-        target = request.target
-        next_path = _cached_next(target) if len(target) <= _MAX_NEXT_CHARS else "/"
+            self.pages.put(key, page)
+        if page.after is None:
+            return page.before
         if state.decided:
-            return language, state.granted, next_path, ""
-        return language, None, next_path, self.csrf.token()
+            encoded = self._encoded_markup(language, state.granted, target, "", charset)
+        else:
+            encoded = self._encoded_markup(language, None, target, self.csrf.token(), charset)
+        return page.with_markup(encoded)
+
+    def _markup(self, target: str, state: ConsentState, language: Language) -> str:
+        """The banner (undecided visitors) or the script and reopen link (decided ones)."""
+        if state.decided:
+            return self._render_markup(language, state.granted, target, "")
+        return self._render_markup(language, None, target, self.csrf.token())
 
     def _render_markup(
-        self, language: Language, granted: frozenset[str] | None, next_path: str, token: str
+        self, language: Language, granted: frozenset[str] | None, target: str, token: str
     ) -> str:
+        """The markup for a page at ``target``: a decided visitor's (``granted``) or the banner."""
+        next_path = _cached_next(target) if len(target) <= _MAX_NEXT_CHARS else "/"
         if granted is not None:
             decided = ConsentState(decided=True, granted=granted)
             return self.renderer.footer(language, decided, next_path=next_path)
@@ -594,18 +681,21 @@ class ConsentEngine:
 
     def _expired_cookie_headers(
         self, names: tuple[str, ...], granted: frozenset[str], host: str | None
-    ) -> tuple[str, ...]:
-        return tuple(cleanup.expired_cookie_headers_for(names, granted, self.config, host))
+    ) -> tuple[tuple[bytes, bytes], ...]:
+        return tuple(
+            (b"set-cookie", value.encode("latin-1"))
+            for value in cleanup.expired_cookie_headers_for(names, granted, self.config, host)
+        )
 
     def _encode_markup(
         self,
         language: Language,
         granted: frozenset[str] | None,
-        next_path: str,
+        target: str,
         token: str,
         charset: str,
     ) -> bytes:
-        markup = self._render_markup(language, granted, next_path, token)
+        markup = self._render_markup(language, granted, target, token)
         return markup.encode(charset, errors="xmlcharrefreplace")
 
 
@@ -706,30 +796,24 @@ def device_class(user_agent: str | None) -> str:
     return "unknown"
 
 
-def _charset(headers: Iterable[tuple[str, str]]) -> str:
-    for name, value in headers:
-        if name.lower() == "content-type":
-            charset = _content_type_charset(value)
-            if charset is not None:
-                return charset
-    return "utf-8"
-
-
 @lru_cache(maxsize=64)
-def _content_type_charset(content_type: str) -> str | None:
-    for param in content_type.split(";")[1:]:
+def _content_type_charset(content_type: bytes) -> str | None:
+    """The ``charset`` parameter of a ``Content-Type`` value, if any."""
+    for param in content_type.decode("latin-1").split(";")[1:]:
         key, _, charset = param.strip().partition("=")
         if key.strip().lower() == "charset" and charset.strip():
             return charset.strip().strip('"')
     return None
 
 
-def _merge_vary(existing: list[str], extra: tuple[str, ...]) -> str:
+@lru_cache(maxsize=64)
+def _merged_vary(existing: tuple[bytes, ...]) -> bytes:
+    """The ``Vary`` value of a rewritten page: the app's own, plus what the rewrite reads."""
     names: list[str] = []
     for value in existing:
-        names += [item.strip() for item in value.split(",") if item.strip()]
+        names += [item.strip() for item in value.decode("latin-1").split(",") if item.strip()]
     if "*" in names:
-        return "*"
+        return b"*"
     lowered = {name.lower() for name in names}
-    names += [name for name in extra if name.lower() not in lowered]
-    return ", ".join(names)
+    names += [name for name in ("Cookie", "Accept-Language") if name.lower() not in lowered]
+    return ", ".join(names).encode("latin-1")

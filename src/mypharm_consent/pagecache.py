@@ -11,7 +11,7 @@ the per-request form token and return path, is rendered per request.
 
 Looking a page up must cost much less than rewriting it: hashing a whole
 30 KB body costs as much as the rest of the lookup, so pages are filed under
-a fingerprint (length, a sample of every 97th byte, the last 64 bytes) and
+a fingerprint (length, a sample of every 1021st byte, the last 64 bytes) and
 the body is then compared in full (a ``memcmp``). Pages sharing a
 fingerprint share its bucket, so two pages that differ only between samples
 both stay cached.
@@ -42,27 +42,50 @@ __all__ = ["PageCache", "PageKey", "RewrittenPage"]
 PageKey = tuple[bytes, str, bool, frozenset[str], bool, str]
 
 
-@dataclass(frozen=True, slots=True)
 class RewrittenPage:
     """An HTML page after gating, split where the per-request markup goes.
 
     ``after`` is ``None`` for a page that gets no markup (a fragment):
-    ``before`` is then the whole rewritten body.
+    ``before`` is then the whole rewritten body. Equal when both parts are.
     """
 
-    before: bytes
-    after: bytes | None
+    __slots__ = ("_joined", "after", "before")
+
+    def __init__(self, before: bytes, after: bytes | None) -> None:
+        self.before = before
+        self.after = after
+        #: The last markup asked for and the body it gave: the banner only
+        #: changes with its form token (once a minute) and its return path,
+        #: so most answers are the very same bytes.
+        self._joined: tuple[bytes, bytes] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RewrittenPage):
+            return NotImplemented
+        return (self.before, self.after) == (other.before, other.after)
+
+    def __hash__(self) -> int:
+        return hash((self.before, self.after))
+
+    def __repr__(self) -> str:
+        return f"RewrittenPage(before={self.before!r}, after={self.after!r})"
 
     def with_markup(self, markup: bytes) -> bytes:
         """The complete body with ``markup`` at its place (nothing for a fragment)."""
         if self.after is None:
             return self.before
-        return b"".join((self.before, markup, self.after))
+        joined = self._joined
+        if joined is not None and joined[0] == markup:
+            return joined[1]
+        body = b"".join((self.before, markup, self.after))
+        # One tuple, swapped whole: a concurrent reader sees the old or the new pair.
+        self._joined = (markup, body)
+        return body
 
 
 #: A page's fingerprint and the rest of its key: what a bucket is filed under.
 _BucketKey = tuple[int, bytes, bytes, str, bool, frozenset[str], bool, str]
-_SAMPLE_STEP = 97
+_SAMPLE_STEP = 1021
 _TAIL_BYTES = 64
 
 
@@ -133,17 +156,16 @@ class PageCache:
     def get(self, key: PageKey) -> RewrittenPage | None:
         """The page stored under ``key`` if it is still fresh, else ``None``."""
         body = key[0]
-        if not self.keeps(body):
+        if len(body) > self.max_page_bytes:
             return None
         bucket_key = _bucket_key(key)
-        now = self._clock()
         with self._lock:
             bucket = self._buckets.get(bucket_key)
             if bucket is None:
                 return None
             for index, entry in enumerate(bucket):
                 if entry.body == body:
-                    if not 0 <= now - entry.stored_at < self.max_age:
+                    if not 0 <= self._clock() - entry.stored_at < self.max_age:
                         self._drop(bucket_key, bucket, index)
                         return None
                     self._buckets.move_to_end(bucket_key)

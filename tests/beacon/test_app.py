@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,7 +19,7 @@ from starlette.routing import Mount, Route
 
 from beacon import Beacon
 from beacon.app import TRANSPARENT_GIF
-from beacon.events import EVENT_COLUMNS
+from beacon.events import PixelEvent, read_row_binary
 from beacon.spool import sealed_segments
 
 from .conftest import CHROME, SITE, Clock, all_table_text
@@ -253,11 +256,13 @@ def _call(tracker: Beacon, scope: dict[str, Any], body: bytes = b"") -> list[dic
     return messages
 
 
-def _spooled_lines(tracker: Beacon) -> list[bytes]:
+def _spooled_events(tracker: Beacon) -> list[PixelEvent]:
     path = tracker.spool_path
     assert path is not None
     tracker.close()
-    return [line for segment in sealed_segments(path) for line in segment.read()[1].splitlines()]
+    return [
+        event for segment in sealed_segments(path) for event in read_row_binary(segment.read().data)
+    ]
 
 
 @pytest.mark.parametrize("target", BAD_PIXELS)
@@ -268,10 +273,8 @@ def test_bad_pixel_input_still_gets_the_gif(
     messages = _call(tracker, _scope(target))
     assert messages[0]["status"] == 200
     assert messages[1]["body"] == TRANSPARENT_GIF
-    for line in _spooled_lines(tracker):
-        fields = line.split(b"\t")
-        assert len(fields) == len(EVENT_COLUMNS)
-        assert fields[2] == b"pageview"
+    for event in _spooled_events(tracker):
+        assert event.kind == "pageview"
 
 
 def test_bad_input_that_is_recorded_is_stored(make_beacon: Callable[..., Beacon]) -> None:
@@ -306,8 +309,8 @@ def test_bad_event_bodies_get_204(make_beacon: Callable[..., Beacon], body: byte
             assert answer.status_code == 204
 
     run(send())
-    for line in _spooled_lines(tracker):
-        assert line.split(b"\t")[2] in (b"pageview", b"event")
+    for event in _spooled_events(tracker):
+        assert event.kind in ("pageview", "event")
 
 
 def test_oversized_body_is_counted_not_recorded(make_beacon: Callable[..., Beacon]) -> None:
@@ -506,3 +509,52 @@ def test_events_answered_while_the_store_fails_are_stored_after(
     tracker.store.command("RENAME TABLE events_away TO events")
     flush(tracker)
     assert tracker.store.query_rows("SELECT count(), uniqExact(path) FROM events") == [(40, 40)]
+
+
+_EXIT_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+import httpx
+from beacon import Beacon
+
+root = Path(sys.argv[1])
+tracker = Beacon(f"chdb://{root / 'ch'}", site="exit.example", spool_dir=root / "spool")
+
+
+async def main() -> None:
+    transport = httpx.ASGITransport(app=tracker.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        assert (await http.get("/p.gif?u=/exit")).status_code == 200
+    await asyncio.sleep(1.5)
+
+
+asyncio.run(main())
+"""
+
+_COUNT_SCRIPT = """
+import sys
+from beacon.store import Store
+store = Store(f"chdb://{sys.argv[1]}/ch")
+print(store.query_rows("SELECT count() FROM events WHERE path = '/exit'")[0][0])
+"""
+
+
+def test_a_beacon_started_by_its_first_request_exits_cleanly_and_flushes(
+    tmp_path: Path,
+) -> None:
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", _EXIT_SCRIPT, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    count = subprocess.run(
+        [sys.executable, "-c", _COUNT_SCRIPT, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert count.returncode == 0, count.stderr[-2000:]
+    assert count.stdout.split()[-1] == "2"

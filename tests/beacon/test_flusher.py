@@ -9,7 +9,7 @@ from pathlib import Path
 
 from beacon.events import EVENT_COLUMNS, PixelEvent
 from beacon.flusher import Flusher, is_data_error
-from beacon.spool import SpoolDir, sealed_segments
+from beacon.spool import ROW_BINARY, TAB_SEPARATED, SpoolDir, sealed_segments
 from beacon.store import Store
 
 from .conftest import SITE
@@ -28,11 +28,12 @@ def _event(n: int) -> PixelEvent:
     )
 
 
-def _spool_events(root: Path, count: int) -> SpoolDir:
+def _spool_events(root: Path, count: int, fmt: str = ROW_BINARY) -> SpoolDir:
     spool_dir = SpoolDir(root)
-    spool = spool_dir.spool("events", EVENT_COLUMNS)
+    spool = spool_dir.spool("events", EVENT_COLUMNS, fmt)
     for n in range(count):
-        assert spool.append(_event(n).to_tsv())
+        event = _event(n)
+        assert spool.append(event.to_row_binary() if fmt == ROW_BINARY else event.to_tsv())
     return spool_dir
 
 
@@ -51,6 +52,49 @@ def test_segments_are_inserted_and_deleted(store: Store, tmp_path: Path) -> None
     assert _counts(store) == (500, 500, 13)
     assert sealed_segments(spool_dir.path) == []
     assert flusher.stats.flushed_rows == 500
+
+
+def test_every_value_of_a_row_binary_segment_arrives_as_written(
+    store: Store, tmp_path: Path
+) -> None:
+    spool_dir = SpoolDir(tmp_path)
+    spool = spool_dir.spool("events", EVENT_COLUMNS, ROW_BINARY)
+    odd = PixelEvent(
+        ts=datetime(2026, 11, 2, 9, 30, 1, 123000, tzinfo=UTC),
+        site=SITE,
+        kind="click",
+        path="/é\t\n\\x",
+        referrer_host="duck.example",
+        utm_source="s",
+        utm_medium="m",
+        utm_campaign="c" * 300,
+        utm_term="t",
+        utm_content="\u2028",
+        visitor_hash=2**64 - 1,
+        browser="Safari",
+        os="iOS",
+        device="tablet",
+        is_bot=True,
+        campaign="spring",
+        link="https://mypharm.fr/a",
+        recipient=2**63,
+        machine=True,
+        name="n",
+    )
+    assert spool.append(odd.to_row_binary())
+    flusher = Flusher(store, [tmp_path], own=spool_dir)
+    assert flusher.stop(timeout=30)
+    (row,) = store.query_rows(f"SELECT {', '.join(EVENT_COLUMNS)} FROM events")
+    stored = dict(zip(EVENT_COLUMNS, row, strict=True))
+    stored["ts"] = stored["ts"].replace(tzinfo=UTC)
+    assert PixelEvent(**stored) == odd
+
+
+def test_text_segments_are_still_inserted(store: Store, tmp_path: Path) -> None:
+    spool_dir = _spool_events(tmp_path, 40, TAB_SEPARATED)
+    flusher = Flusher(store, [tmp_path], own=spool_dir)
+    assert flusher.stop(timeout=30)
+    assert _counts(store) == (40, 40, 13)
 
 
 def test_a_replayed_segment_counts_once_in_events_and_aggregates(

@@ -1,4 +1,4 @@
-"""The fast pixel encoder writes exactly the line of the plain PixelEvent path."""
+"""The fast pixel encoder writes exactly the row of the plain PixelEvent path."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from beacon.anonymize import FileSalts
-from beacon.events import EVENT_COLUMNS
+from beacon.events import read_row_binary
 from beacon.pageviews import PageHit, PageviewEncoder, epoch_ns, hit_from_query, page_event
 
 SALT = b"k" * 32
@@ -37,7 +37,7 @@ def _reference(
         user_agent=agent[:512].decode("utf-8", "replace"),
         salt=salt,
         own_hosts=[h for h in own if h],
-    ).to_tsv()
+    ).to_row_binary()
 
 
 @settings(max_examples=300, deadline=None)
@@ -51,7 +51,7 @@ def _reference(
     agent=st.sampled_from(AGENTS),
     millis=st.integers(min_value=0, max_value=10**10),
 )
-def test_encoder_line_equals_the_event_line(
+def test_encoder_row_equals_the_event_row(
     page: str,
     referrer: str,
     utm: str,
@@ -66,7 +66,7 @@ def test_encoder_line_equals_the_event_line(
     ).encode()
     now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(microseconds=millis * 997)
     encoder = PageviewEncoder("mypharm.fr", ["mypharm.fr"])
-    line = encoder.pixel_line(
+    row = encoder.pixel_row(
         now_ns=epoch_ns(now),
         salts=SALTS,
         ip="192.0.2.5",
@@ -76,8 +76,9 @@ def test_encoder_line_equals_the_event_line(
         host=b"www.mypharm.fr:443",
     )
     salt = SALTS.salt_for(now.date())
-    assert line == _reference(query, referer, b"www.mypharm.fr:443", agent, now, salt)
-    assert line.count(b"\t") == len(EVENT_COLUMNS) - 1
+    assert row == _reference(query, referer, b"www.mypharm.fr:443", agent, now, salt)
+    (event,) = read_row_binary(row)
+    assert event.ts == now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def test_cached_parts_do_not_leak_between_requests() -> None:
@@ -86,7 +87,7 @@ def test_cached_parts_do_not_leak_between_requests() -> None:
     for n in range(60):
         now = start + timedelta(milliseconds=700 * n)
         query = f"u=/p{n % 5}&utm_campaign=c{n % 4}".encode()
-        line = encoder.pixel_line(
+        row = encoder.pixel_row(
             now_ns=epoch_ns(now),
             salts=SALTS,
             ip="192.0.2.5",
@@ -96,7 +97,7 @@ def test_cached_parts_do_not_leak_between_requests() -> None:
             host=b"",
         )
         salt = SALTS.salt_for(now.date())
-        assert line == _reference(query, b"", b"", AGENTS[n % 3], now, salt)
+        assert row == _reference(query, b"", b"", AGENTS[n % 3], now, salt)
 
 
 def test_page_hits_from_the_referer_header_when_no_page_is_given() -> None:

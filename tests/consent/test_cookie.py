@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mypharm_consent import Category, ConfigurationError
 from mypharm_consent.cookie import (
@@ -274,3 +276,34 @@ def test_read_state_is_the_state_of_what_read_returns(clock: FakeClock, gpc: boo
             assert cookie.read_state(header, gpc=gpc) == cookie.state(
                 cookie.read(header), gpc=gpc
             ), header
+
+
+def _split_cookie_values(cookie_header: str, name: str) -> list[str]:
+    """Every pair of the header cut apart: what ``cookie_values`` must agree with."""
+    values = []
+    for pair in cookie_header.split(";"):
+        key, sep, value = pair.partition("=")
+        if sep and key.strip() == name:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            values.append(value)
+    return values
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["mypharm_consent", "xmypharm_consent", "mypharm_consent2", " _ga"]),
+            st.sampled_from(["", "=", "=v", '="q"', "=mypharm_consent", "=a=b", " = x "]),
+        ),
+        max_size=6,
+    ),
+    st.sampled_from([";", "; ", " ;", ";;"]),
+)
+def test_cookie_values_finds_what_splitting_every_pair_finds(
+    pairs: list[tuple[str, str]], separator: str
+) -> None:
+    header = separator.join(key + rest for key, rest in pairs)
+    expected = _split_cookie_values(header, "mypharm_consent")
+    assert list(cookie_values(header, "mypharm_consent")) == expected

@@ -334,3 +334,45 @@ def test_a_page_in_a_charset_that_is_no_text_encoding_passes_through(charset: st
     headers = [("content-type", f"text/html; charset={charset}")]
     for body in (b"", b"<html><body></body></html>", b"<html><body></body></html>"):
         assert engine.rewrite_html(_page_request(), ConsentState.undecided(), headers, body) is None
+
+
+def test_a_page_whose_headers_are_not_latin1_passes_through() -> None:
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    headers = [("content-type", "text/html"), ("x-title", "Pharmacie – Lyon")]
+    body = b"<html><body></body></html>"
+    assert engine.rewrite_html(_page_request(), ConsentState.undecided(), headers, body) is None
+
+
+@pytest.mark.parametrize("state_name", list(STATES))
+def test_the_str_bytes_and_plain_value_rewrites_agree(state_name: str) -> None:
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    state = STATES[state_name]
+    request = ConsentRequest.from_pairs(
+        "GET",
+        "/page",
+        "q=1",
+        [("host", "shop.example"), ("accept-language", "en"), ("cookie", "_ga=1; _fbp=2")],
+        "/page?q=1",
+    )
+    body = PAGES["tagged"].encode()
+    headers = [("Content-Type", "text/html; charset=utf-8"), ("ETag", '"1"'), ("Vary", "Origin")]
+    raw = [(name.encode(), value.encode()) for name, value in headers]
+    as_text = engine.rewrite_html(request, state, headers, body)
+    as_bytes = engine.rewrite_raw_html(request, state, raw, body)
+    as_values = engine.rewrite_page(
+        state,
+        raw,
+        body,
+        target="/page?q=1",
+        accept_language="en",
+        cookie_header="_ga=1; _fbp=2",
+        host="shop.example",
+    )
+    assert as_text is not None
+    assert as_bytes is not None
+    assert as_bytes == as_values
+    assert as_text == (
+        [(name.decode(), value.decode()) for name, value in as_bytes[0]],
+        as_bytes[1],
+    )
+    assert (b"vary", b"Origin, Cookie, Accept-Language") in as_bytes[0]

@@ -153,3 +153,14 @@ def test_large_pages_are_never_kept() -> None:
 def test_nonsense_bounds_are_refused(arguments: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="max_pages"):
         PageCache(**arguments)  # type: ignore[arg-type]
+
+
+def test_the_same_markup_gives_back_the_same_body_and_other_markup_its_own() -> None:
+    kept = RewrittenPage(b"<html><body><p>Bonjour</p>", b"</body></html>")
+    first = kept.with_markup(b"<aside>token-1</aside>")
+    assert kept.with_markup(b"<aside>token-1</aside>") is first
+    assert kept.with_markup(b"<aside>token-2</aside>") == (
+        b"<html><body><p>Bonjour</p><aside>token-2</aside></body></html>"
+    )
+    assert kept.with_markup(b"<aside>token-1</aside>") == first
+    assert kept == RewrittenPage(b"<html><body><p>Bonjour</p>", b"</body></html>")

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from beacon import Beacon
+from beacon.dashboard import create_dashboard
+from beacon.email import EmailTracker
 from mypharm_consent import Category, ConsentConfig, Service
 
 REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -37,9 +39,18 @@ def dataclass_options(cls: type) -> list[str]:
     return [field.name for field in dataclasses.fields(cls)]
 
 
-def beacon_arguments() -> list[str]:
-    parameters = inspect.signature(Beacon.__init__).parameters
+def arguments(function: object) -> list[str]:
+    """The parameter names of ``function`` (a constructor: without ``self``)."""
+    parameters = inspect.signature(function).parameters
     return [name for name in parameters if name != "self"]
+
+
+#: The documented callables whose keyword arguments are configuration.
+CALLABLES: dict[str, object] = {
+    "Beacon": Beacon.__init__,
+    "EmailTracker": EmailTracker.__init__,
+    "create_dashboard": create_dashboard,
+}
 
 
 @pytest.mark.parametrize(
@@ -48,9 +59,9 @@ def beacon_arguments() -> list[str]:
         ("ConsentConfig", dataclass_options(ConsentConfig)),
         ("Category", dataclass_options(Category)),
         ("Service", dataclass_options(Service)),
-        ("Beacon", beacon_arguments()),
+        *((name, arguments(function)) for name, function in CALLABLES.items()),
     ],
-    ids=["ConsentConfig", "Category", "Service", "Beacon"],
+    ids=["ConsentConfig", "Category", "Service", *CALLABLES],
 )
 def test_every_option_is_documented_once_and_in_order(section: str, options: list[str]) -> None:
     rows = documented(section)
@@ -63,8 +74,8 @@ def test_every_option_is_documented_once_and_in_order(section: str, options: lis
 
 def real_defaults(section: str) -> dict[str, object]:
     """The default of each option that has one, read from the class itself."""
-    if section == "Beacon":
-        parameters = inspect.signature(Beacon.__init__).parameters.values()
+    if section in CALLABLES:
+        parameters = inspect.signature(CALLABLES[section]).parameters.values()
         return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
     cls = {"ConsentConfig": ConsentConfig, "Category": Category, "Service": Service}[section]
     defaults: dict[str, object] = {}
@@ -76,7 +87,7 @@ def real_defaults(section: str) -> dict[str, object]:
     return defaults
 
 
-@pytest.mark.parametrize("section", ["ConsentConfig", "Category", "Service", "Beacon"])
+@pytest.mark.parametrize("section", ["ConsentConfig", "Category", "Service", *CALLABLES])
 def test_literal_defaults_in_the_reference_are_the_real_ones(section: str) -> None:
     defaults = real_defaults(section)
     checked = 0

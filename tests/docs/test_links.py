@@ -29,3 +29,11 @@ def test_the_readme_shows_the_banner_and_the_dashboard() -> None:
         assert f"]({image})" in readme
         assert (ROOT / image).read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
         assert (ROOT / image).stat().st_size < 200_000
+
+
+def test_the_readme_links_to_every_guide() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    guides = sorted((ROOT / "docs").glob("*.md"))
+    assert len(guides) >= 15
+    unlinked = [g.name for g in guides if f"](docs/{g.name})" not in readme]
+    assert not unlinked, f"README.md does not link to {unlinked}"

@@ -1,1 +1,2 @@
-"""Security tests: redirects, header injection, oversized inputs and cross-site scripting."""
+"""Security tests: CSRF, sessions, brute force, redirects, header injection, oversized
+inputs, cross-site scripting, and the privacy scan of every table and log line."""

@@ -58,13 +58,15 @@ def beacon_client(
 
 
 @pytest.fixture(scope="module")
-def dashboard_store(chdb_path: Path) -> Iterator[Store]:
-    """A migrated store with an admin account, in a fresh database per test module."""
+def dashboard_store(chdb_path: Path) -> Store:
+    """A migrated store with an admin account, in a fresh database per test module.
+
+    The database is left in place for the privacy scan that ends the run.
+    """
     store = open_store(f"chdb://{chdb_path}?database=security_{uuid.uuid4().hex[:12]}")
     migrate(store)
     AccountStore(store).add(*ADMIN, role="admin")
-    yield store
-    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+    return store
 
 
 @pytest.fixture

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["ATTRIBUTE_BREAK", "OFF_SITE", "SCRIPT", "assert_escaped", "assert_same_site"]
+__all__ = [
+    "ATTRIBUTE_BREAK",
+    "OFF_SITE",
+    "PERSONAL_DATA",
+    "SCRIPT",
+    "VISITOR_EMAIL",
+    "VISITOR_IP",
+    "VISITOR_IPV6",
+    "VISITOR_USER_AGENT",
+    "assert_escaped",
+    "assert_same_site",
+]
 
 #: Redirect targets that would leave the site if followed as given.
 OFF_SITE = (
@@ -32,6 +43,39 @@ OFF_SITE = (
     "/\x00/evil.example",
 )
 SCRIPT = "<script>alert(1)</script>"
+
+#: A visitor's personal data, distinctive so that the privacy scan can look for it.
+VISITOR_IP = "203.0.113.195"
+VISITOR_IPV6 = "2001:db8:5ec::7"
+VISITOR_EMAIL = "jeanne.martin-scan@patients.example"
+VISITOR_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/PRIVACYSCAN) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36"
+)
+#: What no ClickHouse table and no log line of the test run may contain
+#: (case-insensitive substrings): the documentation address ranges the tests
+#: use for visitors, the recipients' addresses of the tests, and the parts
+#: every full browser User-Agent has but no parsed family, version or device has.
+PERSONAL_DATA = (
+    "192.0.2.",
+    "198.51.100.",
+    "203.0.113.",
+    "2001:db8:",
+    VISITOR_EMAIL,
+    "alice@example.org",
+    "bob@example.org",
+    "carol@example.org",
+    "alice@xn--exmple-cua.org",
+    "a@b.fr",
+    "c@d.fr",
+    "e@f.fr",
+    "x@y.fr",
+    "Mozilla/5.0 (",
+    "AppleWebKit/",
+    "(KHTML, like Gecko)",
+    "Googlebot/2.1 (+http",
+    "PRIVACYSCAN",
+)
 ATTRIBUTE_BREAK = '"><img src=x onerror=alert(1)>'
 
 

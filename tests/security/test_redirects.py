@@ -1,9 +1,10 @@
 """Open redirects and header injection on every redirecting route.
 
-The consent choice (``next``), the dashboard login and language switch
-(``next``) and the e-mail click links (signed destination) only ever send a
-browser to a path of the site, or, for a click, to the destination the
-sender signed; CR/LF never reaches a response header.
+The consent choice (``next``), the consent history outcomes, the dashboard
+login, logout, language switch and log-in-first redirect (``next``) and the
+e-mail click links (signed destination) only ever send a browser to a path
+of the site, or, for a click, to the destination the sender signed; CR/LF in
+a ``next``, a path or a token never reaches a response header.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import pytest
 from beacon import Beacon
 from beacon.email.exceptions import InstrumentationError
 from beacon.email.tokens import EmailTokenSigner
+from beacon.receipts.store import ReceiptStore
+from beacon.store import Store
 from tests.beacon.email.email_fixtures import KEY
 from tests.beacon.stats.stats_dataset import ADMIN, csrf_of
-from tests.consent.conftest import decide, form_token
+from tests.consent.conftest import FakeClock, decide, form_token, make_config
+from tests.consent.sites import asgi_site, client_for
 
 from .hostile import OFF_SITE, assert_same_site
 
@@ -164,3 +168,124 @@ def test_destinations_with_line_breaks_never_reach_a_header(
     assert response.status_code == 302
     _no_control_in_headers(response)
     assert response.headers["location"].startswith("https://mypharm.fr/a")
+
+
+#: Paths under the dashboard that a hostile link could send an anonymous browser to.
+HOSTILE_DASHBOARD_PATHS = (
+    "/stats/campaigns/%0d%0aSet-Cookie:%20injected=1",
+    "/stats/campaigns/x%0aLocation:%20https://evil.example",
+    "/stats//evil.example",
+    "/stats/%2F%2Fevil.example",
+    "/stats/%5C%5Cevil.example",
+    "/stats/site?from=%0d%0aSet-Cookie:%20injected=1",
+    "/stats/site?next=https://evil.example/",
+)
+
+
+@pytest.mark.parametrize("path", HOSTILE_DASHBOARD_PATHS)
+def test_login_required_redirect_stays_on_the_dashboard(
+    dashboard_client: httpx.Client, path: str
+) -> None:
+    response = dashboard_client.get(path)
+    _no_control_in_headers(response)
+    if response.status_code == 404:
+        # A decoded line break matches no route of the host site: nothing to follow.
+        assert "location" not in response.headers
+        assert "%0a" in path.lower()
+        return
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith("/stats/login?next=")
+    # The page asked for travels in the query, encoded; logging in goes back to it, on site.
+    form = dashboard_client.get(location)
+    assert form.status_code == 200
+    for value in re.findall(r'name="next" value="([^"]*)"', form.text):
+        assert value.replace("&amp;", "&").startswith("/stats/")
+    logged = dashboard_client.post(
+        "/stats/login",
+        data={
+            "username": ADMIN[0],
+            "password": ADMIN[1],
+            "csrf": csrf_of(form.text),
+            "next": re.findall(r'name="next" value="([^"]*)"', form.text)[0].replace("&amp;", "&"),
+        },
+    )
+    assert logged.status_code == 303
+    _no_control_in_headers(logged)
+    target = logged.headers["location"]
+    assert target.startswith("/stats/")
+    assert not target.startswith("//")
+    assert "\\" not in target
+
+
+@pytest.mark.parametrize("target", OFF_SITE[:6])
+def test_logout_goes_to_the_login_page_whatever_is_posted(
+    logged_in: httpx.Client, target: str
+) -> None:
+    page = logged_in.get("/stats/users")
+    response = logged_in.post("/stats/logout", data={"csrf": csrf_of(page.text), "next": target})
+    assert response.status_code == 303
+    assert response.headers["location"] == "/stats/login"
+    _no_control_in_headers(response)
+
+
+@pytest.mark.parametrize("target", OFF_SITE)
+def test_history_outcomes_redirect_to_the_preferences_page_only(
+    clickhouse_url: str, target: str
+) -> None:
+    config = make_config(receipts=ReceiptStore(Store(clickhouse_url)))
+    clock = FakeClock()
+    with client_for("asgi", asgi_site(config, clock)) as client:
+        token = form_token(client.get("/_consent/preferences").text)
+        for path in ("/_consent/erase", "/_consent/erase/cancel"):
+            response = client.post(
+                path,
+                data={"csrf": token, "next": target, "history": target},
+                headers={"sec-fetch-site": "same-origin"},
+            )
+            assert response.status_code == 303
+            assert response.headers["location"].startswith("/_consent/preferences?history=")
+            assert "evil" not in response.headers["location"]
+            assert_same_site(response.headers["location"])
+            _no_control_in_headers(response)
+
+
+def test_replayed_click_tokens_always_go_to_the_signed_destination(
+    beacon_client: tuple[Beacon, httpx.Client],
+) -> None:
+    tracker, http = beacon_client
+    signer = tracker.email.signer
+    recipient = signer.recipient_ref("alice@example.org")
+    genuine = signer.click_token("lettre", recipient, "https://mypharm.fr/promo?x=1", 3)
+    # Replays (a forwarded message, a scanner) change nothing but the click count.
+    for query in ("", "?next=https://evil.example/", "?url=https://evil.example/"):
+        response = http.get(f"/b/c/{genuine}{query}")
+        assert response.status_code == 302
+        assert response.headers["location"] == "https://mypharm.fr/promo?x=1"
+    # Any change to the token, even one character, is a forgery.
+    payload, signature = genuine.split(".")
+    flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
+    for forged in (f"{flipped}.{signature}", f"{payload}.{signature[::-1]}", payload):
+        response = http.get(f"/b/c/{forged}")
+        assert response.status_code == 400
+        assert "location" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["%0d%0aSet-Cookie:%20injected=1", "x%0aLocation:%20https://evil.example", "A" * 5000],
+    ids=["crlf", "lf", "long"],
+)
+def test_hostile_tokens_never_reach_a_header(
+    beacon_client: tuple[Beacon, httpx.Client], token: str
+) -> None:
+    _, http = beacon_client
+    for method, path in (
+        ("GET", f"/b/o/{token}.gif"),
+        ("GET", f"/b/u/{token}"),
+        ("POST", f"/b/u/{token}"),
+    ):
+        response = http.request(method, path)
+        assert response.status_code in (400, 404), path
+        assert "location" not in response.headers
+        _no_control_in_headers(response)

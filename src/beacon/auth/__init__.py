@@ -3,6 +3,7 @@
 * :class:`AccountStore`: accounts (roles ``viewer`` and ``admin``) with
   salted scrypt password hashes, and API tokens stored as SHA-256 digests.
 * :class:`SessionSigner`: the signed session cookie and CSRF tokens.
+* :class:`SessionRevocations`: sessions ended by logging out, for every process.
 * :class:`LoginThrottle`: failed logins limited per account and per address.
 """
 
@@ -18,6 +19,7 @@ from beacon.auth.accounts import (
     credential_stamp,
 )
 from beacon.auth.passwords import hash_password, verify_password
+from beacon.auth.revocations import SessionRevocations
 from beacon.auth.sessions import CSRF_COOKIE, SESSION_COOKIE, Session, SessionSigner
 from beacon.auth.throttle import LoginThrottle
 
@@ -32,6 +34,7 @@ __all__ = [
     "LoginThrottle",
     "Role",
     "Session",
+    "SessionRevocations",
     "SessionSigner",
     "check_password",
     "check_username",

@@ -3,22 +3,27 @@
 The session cookie carries the account name, a stamp of its credentials
 (changing the password ends older sessions) and a random session id, signed
 with itsdangerous under a salt of its own (so no other signed value of the
-site can be replayed as a session) and limited by ``max_age``. Logging out
-deletes the cookie. Each request re-reads the account, so a removed account
-or a changed role takes effect at once.
+site can be replayed as a session) and limited by ``max_age``. Every login
+issues a new session id, so a cookie planted before login is never the one
+used after it. Logging out revokes the session id on the server (see
+:mod:`beacon.auth.revocations`), so a copy of the cookie stops working too.
+Each request re-reads the account, so a removed account or a changed role
+takes effect at once.
 
 CSRF protection is a double-submit token: a random value in its own
-``SameSite=Strict`` cookie, and the same value signed in every form; a POST
-is accepted only when the signed form value matches the cookie.
+``SameSite=Strict`` cookie, and the same value signed, with the time it was
+signed, in every form; a POST is accepted only when the signed form value
+matches the cookie and was signed less than ``max_age`` seconds ago.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from itsdangerous import BadData, Signer, URLSafeTimedSerializer
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 
 __all__ = ["CSRF_COOKIE", "SESSION_COOKIE", "Session", "SessionSigner"]
 
@@ -37,13 +42,32 @@ class Session:
     session_id: str
 
 
+class _ClockedSigner(TimestampSigner):
+    """A timestamp signer reading the time from a given clock (tests move it)."""
+
+    def __init__(self, keys: list[str], *, salt: str, clock: Callable[[], float]) -> None:
+        super().__init__(keys, salt=salt)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        return int(self._clock())
+
+
 class SessionSigner:
     """Signs and checks session cookies and CSRF tokens.
 
     ``secret_keys`` are newest first: the first signs, all verify (key rotation).
+    Sessions and CSRF tokens both expire after ``max_age`` seconds; ``clock``
+    (seconds since the epoch) dates the CSRF tokens.
     """
 
-    def __init__(self, secret_keys: Sequence[str], *, max_age: int = 12 * 3600) -> None:
+    def __init__(
+        self,
+        secret_keys: Sequence[str],
+        *,
+        max_age: int = 12 * 3600,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         if not secret_keys or any(not key for key in secret_keys):
             raise ValueError("at least one non-empty secret key is needed")
         if max_age <= 0:
@@ -51,7 +75,7 @@ class SessionSigner:
         keys = list(reversed(secret_keys))  # itsdangerous signs with the last key
         self.max_age = max_age
         self._sessions = URLSafeTimedSerializer(keys, salt=_SESSION_SALT)
-        self._csrf = Signer(keys, salt=_CSRF_SALT)
+        self._csrf = _ClockedSigner(keys, salt=_CSRF_SALT, clock=clock)
 
     def dumps(self, name: str, stamp: str) -> str:
         """A new session cookie value for ``name`` whose credentials have ``stamp``."""
@@ -82,11 +106,11 @@ class SessionSigner:
         return self._csrf.sign(cookie_value).decode("ascii")
 
     def csrf_valid(self, cookie_value: str | None, form_token: str | None) -> bool:
-        """Whether a submitted form token matches the browser's CSRF cookie."""
+        """Whether a submitted form token matches the browser's CSRF cookie and is recent."""
         if not cookie_value or not form_token or len(form_token) > 512:
             return False
         try:
-            value = self._csrf.unsign(form_token).decode("ascii")
+            value = self._csrf.unsign(form_token, max_age=self.max_age).decode("ascii")
         except (BadData, UnicodeDecodeError):
             return False
         return secrets.compare_digest(value, cookie_value)

@@ -44,6 +44,8 @@ from beacon.auth import (
     AccountError,
     AccountStore,
     LoginThrottle,
+    Session,
+    SessionRevocations,
     SessionSigner,
 )
 from beacon.dashboard import api
@@ -73,6 +75,8 @@ LANG_COOKIE = "beacon_stats_lang"
 PUBLIC_PATHS = frozenset({"/login", "/lang"})
 _STATIC_PREFIX = "/static/"
 _MAX_FORM_BYTES = 16 * 1024
+#: ``Sec-Fetch-Site`` values of a form posted from the dashboard itself (or typed in).
+_SAME_ORIGIN_FETCHES = frozenset({"same-origin", "none"})
 _HERE = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)
 _COLUMN_LABELS = {
@@ -179,7 +183,8 @@ class Dashboard:
     first) sign session cookies and CSRF tokens; ``k`` is the k-anonymity
     threshold of every breakdown; ``secure_cookies`` adds ``Secure`` to the
     cookies (switch it off only for plain-HTTP development); ``demo`` shows a
-    "demo data" banner on every page.
+    "demo data" banner on every page. Logging out ends the session on the
+    server, for every process sharing ``store`` (:class:`SessionRevocations`).
     """
 
     def __init__(
@@ -199,6 +204,7 @@ class Dashboard:
         self.queries = StatsQueries(store, k=k)
         self.accounts = AccountStore(store)
         self.signer = SessionSigner(secret_keys, max_age=session_max_age)
+        self.revocations = SessionRevocations(store, max_age=session_max_age)
         self.throttle = throttle or LoginThrottle()
         self.secure_cookies = secure_cookies
         self.demo = demo
@@ -231,13 +237,19 @@ class Dashboard:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return self.accounts.verify_token(token.strip())
-        session = self.signer.loads(request.cookies.get(SESSION_COOKIE))
+        session = self.session_of(request)
         if session is None:
             return None
         found = self.accounts.get_with_stamp(session.name)
         if found is None or not secrets.compare_digest(found[1], session.stamp):
             return None
+        if self.revocations.is_revoked(session):
+            return None
         return found[0]
+
+    def session_of(self, request: Request) -> Session | None:
+        """The genuine, unexpired session in the request's cookie (not yet checked for logout)."""
+        return self.signer.loads(request.cookies.get(SESSION_COOKIE))
 
     # -- rendering -----------------------------------------------------------------------
 
@@ -320,13 +332,18 @@ class Dashboard:
         )
 
     async def csrf_ok(self, request: Request) -> tuple[bool, dict[str, str]]:
-        """Read a posted form and check its CSRF token (and the Origin, when sent)."""
+        """Read a posted form and check its CSRF token (and ``Sec-Fetch-Site``/``Origin``).
+
+        Raises :class:`_FormTooLarge` for a body over the size cap.
+        """
         fields = await _read_form(request)
+        fetch_site = request.headers.get("sec-fetch-site")
+        if fetch_site is not None and fetch_site.strip().lower() not in _SAME_ORIGIN_FETCHES:
+            return False, fields
         origin = request.headers.get("origin")
-        if origin and origin != "null":
-            expected = f"{request.url.scheme}://{request.url.netloc}"
-            if origin != expected:
-                return False, fields
+        # "null" (a sandboxed frame, a privacy redirect) is no proof of coming from here.
+        if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return False, fields
         valid = self.signer.csrf_valid(request.cookies.get(CSRF_COOKIE), fields.get("csrf"))
         return valid, fields
 
@@ -339,6 +356,9 @@ class Dashboard:
                     return await handler(self, request)
                 except InvalidFilter as exc:
                     return self.error_page(request, 400, exc.message + f" ({exc.field})")
+                except _FormTooLarge:
+                    lang = self.language(request)
+                    return self.error_page(request, 413, translate("form_too_large", lang))
                 except (StoreError, DatabaseError):
                     logger.exception("the statistics store cannot be used")
                     lang = self.language(request)
@@ -365,16 +385,27 @@ class Dashboard:
         ]
 
 
+class _FormTooLarge(Exception):
+    """A posted body over the forms' size cap (answered ``413``)."""
+
+
 async def _read_form(request: Request) -> dict[str, str]:
-    """The fields of a small URL-encoded form (the dashboard's forms); anything else is empty."""
+    """The fields of a small URL-encoded form (the dashboard's forms); anything else is empty.
+
+    A body over the cap, declared or streamed, raises :class:`_FormTooLarge`
+    before more of it is read.
+    """
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > _MAX_FORM_BYTES:
+        raise _FormTooLarge
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        return {}
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > _MAX_FORM_BYTES:
-            return {}
+            raise _FormTooLarge
+    if content_type != "application/x-www-form-urlencoded":
+        return {}
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=20)
     except (UnicodeDecodeError, ValueError):
@@ -520,6 +551,10 @@ async def _login(dashboard: Dashboard, request: Request) -> Response:
         dashboard.throttle.failed(username, address)
         return refuse(translate("login_failed", lang), 401)
     dashboard.throttle.succeeded(username)
+    # A session cookie the browser already had (planted or not) is ended, never kept.
+    previous = dashboard.session_of(request)
+    if previous is not None:
+        await run_in_threadpool(dashboard.revocations.revoke, previous)
     response = RedirectResponse(target, status_code=303)
     dashboard._set_cookie(
         response,
@@ -536,6 +571,9 @@ async def _logout(dashboard: Dashboard, request: Request) -> Response:
     lang = dashboard.language(request)
     if not valid:
         return dashboard.error_page(request, 403, translate("csrf_failed", lang))
+    session = dashboard.session_of(request)
+    if session is not None:
+        await run_in_threadpool(dashboard.revocations.revoke, session)
     root = str(request.scope.get("root_path", ""))
     response = RedirectResponse(f"{root}/login", status_code=303)
     response.delete_cookie(

@@ -42,6 +42,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "fr": "Le formulaire a expiré. Rechargez la page et recommencez.",
         "en": "The form expired. Reload the page and try again.",
     },
+    "form_too_large": {
+        "fr": "Le formulaire envoyé est trop volumineux.",
+        "en": "The form sent is too large.",
+    },
     "filters": {"fr": "Filtres", "en": "Filters"},
     "from": {"fr": "Du", "en": "From"},
     "to": {"fr": "Au", "en": "To"},

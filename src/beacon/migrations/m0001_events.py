@@ -8,15 +8,10 @@ a time range. Replayed spool segments are dropped by the deduplication window.
 
 from __future__ import annotations
 
-from typing import get_args
-
-from beacon.events import EventKind
+from beacon.events import DEVICES, EVENT_KINDS
 from beacon.migrations import Schema
 
-__all__ = ["DEVICES", "statements"]
-
-#: Device classes, in the order of their Enum8 codes.
-DEVICES = ("unknown", "desktop", "mobile", "tablet", "bot")
+__all__ = ["statements"]
 
 
 def _enum(values: tuple[str, ...]) -> str:
@@ -25,13 +20,12 @@ def _enum(values: tuple[str, ...]) -> str:
 
 def statements(schema: Schema) -> list[str]:
     """Create ``events`` (``events_local`` + Distributed ``events`` on a cluster)."""
-    kinds: tuple[str, ...] = get_args(EventKind)
     return schema.create_table(
         "events",
         [
             ("ts", "DateTime64(3, 'UTC')"),
             ("site", "LowCardinality(String)"),
-            ("kind", _enum(kinds)),
+            ("kind", _enum(EVENT_KINDS)),
             ("path", "String"),
             ("referrer_host", "LowCardinality(String)"),
             ("utm_source", "LowCardinality(String)"),

@@ -10,6 +10,8 @@ from beacon.auth import (
     AccountError,
     AccountStore,
     LoginThrottle,
+    Session,
+    SessionRevocations,
     SessionSigner,
     check_username,
     hash_password,
@@ -119,6 +121,40 @@ def test_csrf_tokens_match_their_cookie_only():
     assert not signer.csrf_valid(None, token)
     assert not signer.csrf_valid(cookie, None)
     assert not SessionSigner(["other"]).csrf_valid(cookie, token)
+
+
+def test_csrf_tokens_expire_with_the_session():
+    clock = _Clock()
+    signer = SessionSigner(["key"], max_age=60, clock=clock)
+    cookie = signer.new_csrf_value()
+    token = signer.csrf_token(cookie)
+    clock.now += 60
+    assert signer.csrf_valid(cookie, token)
+    clock.now += 1
+    assert not signer.csrf_valid(cookie, token)
+    assert signer.csrf_valid(cookie, signer.csrf_token(cookie))  # a fresh form works
+
+
+def test_revoked_sessions_reach_every_process(clickhouse_url):
+    store = Store(clickhouse_url)
+    migrate(store)
+    clock = _Clock()
+    here = SessionRevocations(store, max_age=3600, cache_seconds=5, clock=clock)
+    there = SessionRevocations(store, max_age=3600, cache_seconds=5, clock=clock)
+    session, other = Session("alice", "stamp", "id-one"), Session("alice", "stamp", "id-two")
+    assert not here.is_revoked(session)
+    assert not there.is_revoked(session)
+    here.revoke(session)
+    assert here.is_revoked(session)  # at once where it was ended
+    assert not there.is_revoked(session)  # elsewhere a live answer is trusted for 5 s
+    clock.now += 5
+    assert there.is_revoked(session)
+    assert not there.is_revoked(other)
+    dump = str(store.query_rows("SELECT * FROM dashboard_session_revocations"))
+    assert "alice" in dump
+    assert "id-one" not in dump  # only a digest of the id
+    with pytest.raises(ValueError, match="max_age"):
+        SessionRevocations(store, max_age=0)
 
 
 def test_signer_needs_a_key():

@@ -1,0 +1,1 @@
+"""Fault injection: kill -9, ClickHouse outages, full spools and disks, a locked store."""
