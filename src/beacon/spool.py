@@ -16,7 +16,7 @@ one ``raw_insert`` of its bytes with the segment id as
 ``TabSeparated``
     A header line naming the columns, then one text line per row. A row
     torn by the death of the process has no newline yet and is left out.
-``RowBinary`` (the page-view spool: no text to parse, about twice as fast to insert)
+``RowBinary`` (the page-view spool: smaller, and no text for the engine to parse)
     A header line ``@RowBinary <boot id>`` plus the columns, then two pairs
     of 64-bit (end offset, row count): the rows written (updated after every
     row, so a row torn by ``kill -9`` is never counted) and the rows flushed
