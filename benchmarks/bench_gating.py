@@ -37,10 +37,9 @@ import sys
 import time
 from pathlib import Path
 
-from loopback import free_port, wait_port
+from loopback import free_port, uvicorn_command, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 ROUTES = ("/tagged", "/tagged-unique", "/first-party", "/api/products.json")
 #: Requests per second and server CPU µs per request.
 Sample = tuple[float, float]
@@ -70,19 +69,7 @@ def _cpu_seconds(pid: int) -> float:
 def serve(app: str) -> tuple[subprocess.Popen[bytes], int]:
     """A fresh uvicorn process serving ``benchmarks.gating_apps:{app}``, and its port."""
     port = free_port()
-    command = [
-        str(BIN / "uvicorn"),
-        f"benchmarks.gating_apps:{app}",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--http",
-        "httptools",
-        "--loop",
-        "uvloop",
-    ]
+    command = uvicorn_command(f"benchmarks.gating_apps:{app}", port)
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_port(port)

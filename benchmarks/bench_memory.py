@@ -27,17 +27,15 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from loopback import free_port, wait_port
+from loopback import free_port, uvicorn_command, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 MIB = 1024 * 1024
 _AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -128,19 +126,7 @@ def measure(app: str, script: Path, seconds: int, work: Path) -> tuple[int, int]
     """(RSS at rest after start-up, peak RSS under load) of ``app`` in a fresh server."""
     port = free_port()
     env = {**os.environ, "BENCH_DIR": str(work), "PYTHONPATH": str(ROOT)}
-    command = [
-        str(BIN / "uvicorn"),
-        f"benchmarks.{app}",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--http",
-        "httptools",
-        "--loop",
-        "uvloop",
-    ]
+    command = uvicorn_command(f"benchmarks.{app}", port)
     server = subprocess.Popen(command, cwd=ROOT, env=env)
     peak = 0
     done = threading.Event()

@@ -26,10 +26,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from loopback import free_port, wait_port
+from loopback import BIN, free_port, uvicorn_command, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+
 USER_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/120.0 Safari/537.36"
@@ -40,19 +40,7 @@ PATH = "/p.gif?u=%2Fproduits%3Futm_source%3Dnews&r=https%3A%2F%2Fwww.google.com%
 def _server(kind: str, app: str, port: int) -> list[str]:
     target = f"benchmarks.pixel_apps:{app}"
     if kind == "uvicorn":
-        return [
-            str(BIN / "uvicorn"),
-            target,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--http",
-            "httptools",
-            "--loop",
-            "uvloop",
-        ]
+        return uvicorn_command(target, port)
     return [
         str(BIN / "granian"),
         "--interface",

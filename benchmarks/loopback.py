@@ -3,9 +3,32 @@
 from __future__ import annotations
 
 import socket
+import sys
 import time
+from pathlib import Path
 
-__all__ = ["free_port", "wait_port"]
+__all__ = ["BIN", "free_port", "uvicorn_command", "wait_port"]
+
+#: The virtual environment's scripts (uvicorn, granian).
+BIN = Path(sys.executable).parent
+
+
+def uvicorn_command(target: str, port: int, *options: str) -> list[str]:
+    """uvicorn serving ``target`` on ``port`` as every benchmark does: httptools, uvloop, quiet."""
+    return [
+        str(BIN / "uvicorn"),
+        *options,
+        target,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+    ]
 
 
 def free_port() -> int:

@@ -48,7 +48,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 SITE = "soak.example"
 T = TypeVar("T")
 SITE_KEY = "soak-benchmark-secret-key-0123456789"
@@ -455,20 +454,9 @@ def serve(directory: Path, port: int) -> subprocess.Popen[bytes]:
         "SOAK_BASE_URL": f"http://127.0.0.1:{port}",
         "PYTHONPATH": str(ROOT),
     }
-    command = [
-        str(BIN / "uvicorn"),
-        "--factory",
-        "benchmarks.soak:create_app",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--http",
-        "httptools",
-        "--loop",
-        "uvloop",
-    ]
+    from loopback import uvicorn_command
+
+    command = uvicorn_command("benchmarks.soak:create_app", port, "--factory")
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
