@@ -91,7 +91,7 @@ from beacon.exceptions import ConfigurationError, StoreError
 from beacon.flusher import Flusher
 from beacon.migrations import DEFAULT_RETENTION_MONTHS, migrate
 from beacon.pageviews import PageHit, PageviewEncoder, epoch_ns, page_event
-from beacon.spool import ROW_BINARY, Spool, SpoolDir
+from beacon.spool import ROW_BINARY, TAB_SEPARATED, Spool, SpoolDir
 from beacon.store import Store
 
 if TYPE_CHECKING:
@@ -290,16 +290,14 @@ class Beacon:
 
     # -- recording ----------------------------------------------------------
 
-    def spool(self, table: str, columns: Sequence[str]) -> Spool:
-        """The lossless spool of ``table`` in this process (for rows of other tables)."""
+    def spool(self, table: str, columns: Sequence[str], fmt: str = TAB_SEPARATED) -> Spool:
+        """The lossless spool of ``table`` in this process, rows in ``fmt``."""
         self._ensure_started()
         assert self._spool_dir is not None
-        return self._spool_dir.spool(table, columns)
+        return self._spool_dir.spool(table, columns, fmt)
 
     def _events_spool(self) -> Spool:
-        self._ensure_started()
-        assert self._spool_dir is not None
-        return self._spool_dir.spool(EVENTS_TABLE, EVENT_COLUMNS, ROW_BINARY)
+        return self.spool(EVENTS_TABLE, EVENT_COLUMNS, ROW_BINARY)
 
     def record(self, event: PixelEvent) -> bool:
         """Append ``event`` to the spool (on disk when this returns); ``False`` if dropped."""

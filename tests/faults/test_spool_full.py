@@ -113,8 +113,7 @@ def _tmpfs(tmp_path: Path) -> Iterator[FullDisk]:
         capture_output=True,
         text=True,
     )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    assert mounted.returncode == 0, f"root cannot mount a tmpfs: {mounted.stderr.strip()}"
     ballast: list[Path] = []
 
     def fill(pid: int) -> None:
