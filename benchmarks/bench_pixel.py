@@ -10,7 +10,12 @@ throughput, the server's CPU time per request (user + system, read from
 ``/proc`` for the server and its worker processes) is reported: on a shared
 machine it moves less than the throughput does.
 
-    .venv/bin/python benchmarks/bench_pixel.py [--rounds 5] [--seconds 5]
+The beacon records cached page views through the compiled accelerator
+``beacon._speedups`` when it is built; ``--compare-python`` adds a run of the
+spooling beacon forced onto the pure-Python path (``BEACON_SPEEDUPS=0``), in
+process and served, so that both appear side by side.
+
+    .venv/bin/python benchmarks/bench_pixel.py [--rounds 5] [--seconds 5] [--compare-python]
 """
 
 from __future__ import annotations
@@ -79,10 +84,12 @@ def _tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def measure(kind: str, app: str, seconds: int, bench_dir: Path) -> tuple[float, float]:
+def measure(
+    kind: str, app: str, seconds: int, bench_dir: Path, extra_env: dict[str, str] | None = None
+) -> tuple[float, float]:
     """(requests per second, server CPU µs per request) of one wrk run on a fresh server."""
     port = free_port()
-    env = {**os.environ, "BENCH_DIR": str(bench_dir), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "BENCH_DIR": str(bench_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})}
     server = subprocess.Popen(_server(kind, app, port), cwd=ROOT, env=env)
     try:
         wait_port(port)
@@ -149,6 +156,26 @@ def in_process(calls: int = 100_000) -> tuple[float, float]:
     return statistics.median(results["bare"]), statistics.median(results["pixel"])
 
 
+#: (column, app in pixel_apps, extra environment of the server)
+RUNS = (
+    ("bare", "bare", {}),
+    ("pixel_spool", "pixel_spool", {}),
+    ("pixel", "pixel", {}),
+)
+PYTHON_RUN = ("pixel_spool_python", "pixel_spool", {"BEACON_SPEEDUPS": "0"})
+
+
+def _in_process_line() -> str:
+    from beacon.pageviews import SPEEDUPS
+
+    bare_us, pixel_us = in_process()
+    path = "compiled accelerator" if SPEEDUPS else "pure Python"
+    return (
+        f"In process (no server, {path}): bare app {bare_us:.2f} µs per request, beacon /p.gif "
+        f"{pixel_us:.2f} µs (adds {pixel_us - bare_us:.2f} µs: parse, anonymize, spool)."
+    )
+
+
 def main() -> None:
     """Run the rounds and print a Markdown table of medians and ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -156,35 +183,61 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--servers", default="uvicorn,granian")
     parser.add_argument("--in-process", action="store_true", help="only the in-process costs")
-    args = parser.parse_args()
-    bare_us, pixel_us = in_process()
-    print(
-        f"In process (no server): bare app {bare_us:.2f} µs per request, beacon /p.gif "
-        f"{pixel_us:.2f} µs (adds {pixel_us - bare_us:.2f} µs: parse, anonymize, spool).\n"
+    parser.add_argument(
+        "--compare-python",
+        action="store_true",
+        help="also run the spooling beacon on its pure-Python path (BEACON_SPEEDUPS=0)",
     )
+    args = parser.parse_args()
+    print(_in_process_line())
+    if args.compare_python:
+        print(
+            subprocess.run(
+                [sys.executable, __file__, "--in-process"],
+                env={**os.environ, "BEACON_SPEEDUPS": "0"},
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+        )
+    print()
     if args.in_process:
         return
+    runs = (*RUNS, PYTHON_RUN) if args.compare_python else RUNS
     servers = [s for s in args.servers.split(",") if (BIN / s).exists() or shutil.which(s)]
-    print(
+    header = (
         "| server | bare ASGI GIF (req/s; CPU µs/req) | beacon /p.gif, spool only | ratio "
         "| beacon /p.gif + embedded flush in-process | ratio |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    apps = ("bare", "pixel_spool", "pixel")
+    rule = "| --- | ---: | ---: | ---: | ---: | ---: |"
+    if args.compare_python:
+        header += " spool only, pure Python | ratio |"
+        rule += " ---: | ---: |"
+    print(header)
+    print(rule)
+    loads = [f"start {_load()}"]
     for kind in servers:
-        runs: dict[str, list[tuple[float, float]]] = {app: [] for app in apps}
+        measured: dict[str, list[tuple[float, float]]] = {column: [] for column, _, _ in runs}
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(args.rounds):
-                for app in apps:
-                    runs[app].append(measure(kind, app, args.seconds, Path(tmp)))
-        rate = {app: statistics.median(r for r, _ in runs[app]) for app in apps}
-        cpu = {app: statistics.median(c for _, c in runs[app]) for app in apps}
-        cells = [f"{rate[app]:,.0f}; {cpu[app]:.0f} µs" for app in apps]
+                for column, app, extra_env in runs:
+                    measured[column].append(measure(kind, app, args.seconds, Path(tmp), extra_env))
+        rate = {c: statistics.median(r for r, _ in measured[c]) for c in measured}
+        cpu = {c: statistics.median(u for _, u in measured[c]) for c in measured}
+        cells = [
+            f"{rate[column]:,.0f}; {cpu[column]:.0f} µs | {rate[column] / rate['bare']:.0%}"
+            for column, _, _ in runs[1:]
+        ]
         print(
-            f"| {kind} | {cells[0]} | {cells[1]} | {rate['pixel_spool'] / rate['bare']:.0%} "
-            f"| {cells[2]} | {rate['pixel'] / rate['bare']:.0%} |",
+            f"| {kind} | {rate['bare']:,.0f}; {cpu['bare']:.0f} µs | {' | '.join(cells)} |",
             flush=True,
         )
+        loads.append(f"after {kind} {_load()}")
+    print(f"\nLoad average (1, 5, 15 min): {'; '.join(loads)}")
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["BIN", "free_port", "uvicorn_command", "wait_port"]
+__all__ = ["BIN", "free_port", "tree_cpu_seconds", "uvicorn_command", "wait_port"]
 
 #: The virtual environment's scripts (uvicorn, granian).
 BIN = Path(sys.executable).parent
@@ -47,3 +48,34 @@ def wait_port(port: int, timeout: float = 30.0) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"server on port {port} did not start")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds used so far by process ``root`` and its descendants.
+
+    Read from ``/proc`` (Linux). A server's CPU time per request moves much
+    less than its rate when other jobs share the machine, and the
+    descendants count too: granian and ``uvicorn --workers`` answer from
+    child processes.
+    """
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    total = 0.0
+    for pid, used in times.items():
+        walk = pid
+        while walk > 1 and walk != root:
+            walk = parents.get(walk, 0)
+        if walk == root:
+            total += used
+    return total

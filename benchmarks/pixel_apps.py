@@ -6,6 +6,8 @@ the beacon writes its spool and embedded database under ``BENCH_DIR``.
 engine's inserts share the machine's cores with the server); ``pixel_spool``
 only spools (``ingest="external"``, as web workers do when another process
 owns the database or a ClickHouse server does the inserting work).
+``BEACON_SPEEDUPS=0`` in the server's environment keeps the beacons on their
+pure-Python path (no compiled accelerator).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import collections
 import contextlib
+import ctypes
 import json
 import os
 import random
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -173,16 +175,25 @@ def create_app() -> Any:
     async def stock_json(request: Request) -> Response:
         return JSONResponse(stock)
 
-    def engine_memory() -> int:
+    def engine_memory() -> dict[str, int]:
         rows = tracker.store.query_rows(
-            "SELECT value FROM system.metrics WHERE metric = 'MemoryTracking'"
+            "SELECT metric, value FROM system.metrics WHERE metric = 'MemoryTracking'"
+            " OR (metric LIKE '%Cache%Bytes%' AND value != 0)"
         )
-        return int(rows[0][0])
+        return {str(name): int(value) for name, value in rows}
 
     async def memory(request: Request) -> Response:
-        # Where the server's memory goes: Python objects, and the embedded engine's own count.
+        # Where the server's memory goes: Python objects, the C heap, the embedded engine's count.
         engine = await anyio.to_thread.run_sync(engine_memory)
-        return JSONResponse({"python_blocks": sys.getallocatedblocks(), "engine_bytes": engine})
+        return JSONResponse(
+            {
+                "python_blocks": sys.getallocatedblocks(),
+                "engine_bytes": engine.pop("MemoryTracking"),
+                "engine_caches": engine,
+                **_c_heap(),
+                "traced": _traced_growth() if os.environ.get("SOAK_TRACE_MEMORY") else [],
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -647,6 +658,8 @@ def soak(minutes: float, max_seconds: float, sample_every: float, keep: str | No
                 tally = await drive(port, mix, minutes * 60, rate)
                 done = True
                 await sampler
+                # The end sample comes first: the diagnostics' own queries allocate.
+                samples.points.append((tally.seconds, rss_bytes(server.pid)))
                 samples.details.append(await _get_json(port, "/_soak/memory"))
                 return tally
 
@@ -655,7 +668,6 @@ def soak(minutes: float, max_seconds: float, sample_every: float, keep: str | No
 
             tally = _run(run())
             counters = _run(health())
-            samples.points.append((tally.seconds, rss_bytes(server.pid)))
         finally:
             stop(server)
         left = _segments(directory / "spool")
@@ -697,6 +709,50 @@ def soak(minutes: float, max_seconds: float, sample_every: float, keep: str | No
     return all(checks.values())
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena",
+            "ordblks",
+            "smblks",
+            "hblks",
+            "hblkhd",
+            "usmblks",
+            "fsmblks",
+            "uordblks",
+            "fordblks",
+            "keepcost",
+        )
+    ]
+
+
+def _c_heap() -> dict[str, int]:
+    """The C heap as glibc counts it: bytes in use and bytes held free (0 without glibc)."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (OSError, AttributeError):
+        return {"heap_used": 0, "heap_free": 0}
+    mallinfo2.restype = _MallInfo2
+    info = mallinfo2()
+    return {"heap_used": info.uordblks + info.hblkhd, "heap_free": info.fordblks}
+
+
+def _traced_growth(lines: int = 12) -> list[str]:
+    """Python memory allocated since the first call and still held, by source line.
+
+    The first call starts tracing (``--trace-memory``, from the 1-minute
+    mark); later calls list the lines holding the most of it.
+    """
+    if not tracemalloc.is_tracing():
+        tracemalloc.start(1)
+        return []
+    top = tracemalloc.take_snapshot().statistics("lineno")[:lines]
+    return [
+        f"{stat.size / 1024:,.0f} KiB in {stat.count:,} blocks: {stat.traceback}" for stat in top
+    ]
+
+
 def _memory_rows(samples: Samples) -> list[tuple[str, str]]:
     if len(samples.details) < 2:
         return []
@@ -711,6 +767,19 @@ def _memory_rows(samples: Samples) -> list[tuple[str, str]]:
             "Python allocated blocks, 1 min / end",
             f"{mark['python_blocks']:,} / {end['python_blocks']:,}",
         ),
+        (
+            "C heap in use / held free (glibc), 1 min / end",
+            f"{mark['heap_used'] / mib:,.1f} / {mark['heap_free'] / mib:,.1f} MiB, "
+            f"{end['heap_used'] / mib:,.1f} / {end['heap_free'] / mib:,.1f} MiB",
+        ),
+        (
+            "embedded engine's caches at the end",
+            ", ".join(
+                f"{name} {value / mib:,.1f} MiB" for name, value in end["engine_caches"].items()
+            )
+            or "empty",
+        ),
+        *(("still held, allocated after 1 min", line) for line in end["traced"]),
     ]
 
 
@@ -790,7 +859,14 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=10.0, help="length of the max run")
     parser.add_argument("--sample-every", type=float, default=2.0, help="RSS sampling period (s)")
     parser.add_argument("--keep", metavar="DIR", help="keep the spool and database in DIR")
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="trace the server's Python allocations from the 1-minute mark (slows it down)",
+    )
     args = parser.parse_args()
+    if args.trace_memory:
+        os.environ["SOAK_TRACE_MEMORY"] = "1"
     ok = soak(args.minutes, args.max_seconds, args.sample_every, args.keep)
     sys.exit(0 if ok else 1)
 

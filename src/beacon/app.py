@@ -90,7 +90,7 @@ from beacon.events import EVENT_COLUMNS, PixelEvent
 from beacon.exceptions import ConfigurationError, StoreError
 from beacon.flusher import Flusher
 from beacon.migrations import DEFAULT_RETENTION_MONTHS, migrate
-from beacon.pageviews import PageHit, PageviewEncoder, epoch_ns, page_event
+from beacon.pageviews import PageHit, PageviewEncoder, epoch_ns, page_event, pixel_recorder
 from beacon.spool import ROW_BINARY, TAB_SEPARATED, Spool, SpoolDir
 from beacon.store import Store
 
@@ -197,7 +197,7 @@ class Beacon:
         base_url: str | None = None,
         retention_months: int = DEFAULT_RETENTION_MONTHS,
         fsync_interval: float = 1.0,
-        flush_interval: float = 2.0,
+        flush_interval: float = 5.0,
         spool_max_bytes: int = 1024 * 1024 * 1024,
         max_body_bytes: int = 4096,
         clock: Callable[[], datetime] = _utc_now,
@@ -259,6 +259,9 @@ class Beacon:
         self.router = Router(routes=list(routes))
         self._encoder = PageviewEncoder(self.site, self.own_hosts)
         self._read_proxy_header = self.proxies.enabled
+        # The compiled path records cached page views that need no consent
+        # check; everything else takes the Python path.
+        self._fast_pixel = None if analytics_requires_consent else pixel_recorder(self.salts)
         self._clock_ns: Callable[[], int] = (
             time.time_ns if clock is _utc_now else lambda: epoch_ns(clock())
         )
@@ -398,6 +401,16 @@ class Beacon:
             await self.router(scope, receive, send)
 
     def _record_pixel(self, scope: Scope) -> None:
+        fast = self._fast_pixel
+        spool = self._events
+        if fast is not None and spool is not None:
+            ip = None
+            if self._read_proxy_header:
+                client = scope.get("client")
+                ip = client_ip(client[0] if client else "", scope["headers"], self.proxies)
+            if fast(scope, self._clock_ns(), self._encoder, self.salts, spool, ip):
+                self.stats.recorded += 1
+                return
         raw_headers = scope["headers"]
         if self.analytics_requires_consent and not self.consent_allows(
             scope, _cookie_header(raw_headers)

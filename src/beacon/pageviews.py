@@ -3,19 +3,34 @@
 Framework-free: the ASGI app (and anything else) hands over strings already
 taken from the request; this module applies every anonymization rule of
 :mod:`beacon.anonymize` before an event exists.
+
+Compiled accelerator
+--------------------
+The optional C extension ``beacon._speedups`` (built at install time when a
+C compiler is available) records a ``/p.gif`` request whose parts are all
+cached in one call: headers, cache look-ups, keyed hash, row, append to the
+spool (see :func:`pixel_recorder`). It hands every other case (a cache miss,
+a new day, a salt not settled yet, a segment to open) back to the
+pure-Python path of :meth:`PageviewEncoder.pixel_row`, which stays the
+definition of the row and is used alone when the extension is missing or
+when the environment variable ``BEACON_SPEEDUPS`` is ``0`` at import.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import blake2b
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beacon.anonymize import (
+    FileSalts,
     SaltSource,
+    StoreSalts,
     page_path,
     referrer_host,
     split_query,
@@ -25,15 +40,48 @@ from beacon.anonymize import (
 from beacon.events import EVENT_COLUMNS, PixelEvent, encode_columns
 from beacon.useragent import classify
 
+if TYPE_CHECKING:
+    from beacon.spool import Spool
+
 __all__ = [
     "CLIENT_KINDS",
     "MAX_NAME_LENGTH",
+    "SPEEDUPS",
     "PageHit",
     "PageviewEncoder",
+    "PixelRecorder",
     "epoch_ns",
     "hit_from_query",
     "page_event",
+    "pixel_recorder",
 ]
+
+logger = logging.getLogger("beacon")
+
+#: ``record_pixel(scope, now_ns, encoder, salts, spool, ip)``: ``True`` once a cached
+#: page view's row is in the spool, ``None`` when the Python path must record it;
+#: ``ip`` (or ``None``: the scope's client) is the address read from a trusted proxy.
+PixelRecorder = Callable[
+    [MutableMapping[str, Any], int, "PageviewEncoder", SaltSource, "Spool", str | None],
+    bool | None,
+]
+
+
+def _load_speedups() -> PixelRecorder | None:
+    if os.environ.get("BEACON_SPEEDUPS", "1") == "0":
+        logger.debug("BEACON_SPEEDUPS=0: page views take the pure-Python path")
+        return None
+    try:
+        from beacon._speedups import record_pixel
+    except ImportError:
+        logger.debug("beacon._speedups is not built: page views take the pure-Python path")
+        return None
+    return record_pixel
+
+
+_record_pixel = _load_speedups()
+#: Whether the compiled accelerator ``beacon._speedups`` is in use in this process.
+SPEEDUPS = _record_pixel is not None
 
 #: Event kinds a browser may send.
 CLIENT_KINDS = frozenset({"pageview", "event"})
@@ -113,6 +161,7 @@ class PageviewEncoder:
     def __init__(self, site: str, own_hosts: Iterable[str]) -> None:
         self.site = site
         self.own_hosts = tuple(own_hosts)
+        # These attributes, their names and types, are read by ``beacon._speedups``.
         self._site_bytes = site.encode() + b"\0"
         self._pages: dict[tuple[bytes, bytes, bytes], tuple[bytes, bytes]] = {}
         self._agents: dict[bytes, tuple[bytes, bytes]] = {}
@@ -209,6 +258,22 @@ class PageviewEncoder:
             agent[1],
             page[1],
         )
+
+
+def pixel_recorder(salts: SaltSource) -> PixelRecorder | None:
+    """The compiled recorder of cached page views, when built and usable with ``salts``.
+
+    It reads the salts already settled in memory, so it serves the salt
+    sources of :mod:`beacon.anonymize` (whose :meth:`~SaltSource.salt_for`
+    returns them as they are) and no other; ``None`` means every page view
+    takes the Python path.
+    """
+    if _record_pixel is None or type(salts).salt_for not in _SETTLED_SALT_LOOKUPS:
+        return None
+    return _record_pixel
+
+
+_SETTLED_SALT_LOOKUPS = (StoreSalts.salt_for, FileSalts.salt_for)
 
 
 def epoch_ns(moment: datetime) -> int:

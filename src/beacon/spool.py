@@ -281,6 +281,8 @@ class Spool:
 
     def append(self, line: bytes) -> bool:
         """Write one row (a line with its newline, or a RowBinary row); ``False`` if dropped."""
+        # beacon._speedups appends a page view the same way when it fits the open
+        # segment (same lock, checks and counters): change both together.
         owner = self.owner
         stats = owner.stats
         size = len(line)

@@ -12,6 +12,13 @@ Two places, one client library (clickhouse-connect):
     makes the schema use ``ON CLUSTER``, Replicated tables and Distributed
     tables (see :mod:`beacon.migrations`).
 
+The embedded engine shares the web process's memory, so its caches are
+bounded (:data:`EMBEDDED_ENGINE_CACHES`: 64 MiB for marks and primary keys,
+16 MiB for the others, against ClickHouse's server defaults of up to 5 GiB);
+each can be set in the URL, in bytes, e.g.
+``chdb:///dir?mark_cache_size=268435456``. They take effect when the process
+first opens the directory.
+
 Without a URL, ``BEACON_CLICKHOUSE_URL`` is used, else the embedded engine in
 ``.data/clickhouse`` under the current working directory (the project's root
 when started with ``make demo`` or ``uvicorn`` from there).
@@ -49,6 +56,7 @@ from beacon.exceptions import (
 __all__ = [
     "DEFAULT_DATABASE",
     "DEFAULT_EMBEDDED_DIR",
+    "EMBEDDED_ENGINE_CACHES",
     "ENV_URL",
     "Store",
     "StoreLocation",
@@ -63,6 +71,14 @@ ENV_URL = "BEACON_CLICKHOUSE_URL"
 DEFAULT_EMBEDDED_DIR = Path(".data") / "clickhouse"
 #: Database used when the URL names none.
 DEFAULT_DATABASE = "beacon"
+#: Cache sizes (bytes) the embedded engine starts with; ``chdb://`` URL options override them.
+EMBEDDED_ENGINE_CACHES: Mapping[str, int] = {
+    "mark_cache_size": 64 << 20,
+    "primary_index_cache_size": 64 << 20,
+    "index_mark_cache_size": 16 << 20,
+    "query_condition_cache_size": 16 << 20,
+    "compiled_expression_cache_size": 16 << 20,
+}
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CLUSTER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
@@ -88,6 +104,7 @@ class StoreLocation:
     password: str = ""
     secure: bool = False
     cluster: str | None = None
+    engine_options: tuple[tuple[str, int], ...] = tuple(EMBEDDED_ENGINE_CACHES.items())
 
     @property
     def display_url(self) -> str:
@@ -129,6 +146,14 @@ def _options(query: str, allowed: set[str], url: str) -> dict[str, str]:
     return {key: values[-1] for key, values in parsed.items()}
 
 
+def _bytes(value: str | None, default: int, name: str, url: str) -> int:
+    if value is None:
+        return default
+    if not value.isascii() or not value.isdigit() or len(value) > 15:
+        raise InvalidStoreURL(f"{name} must be a number of bytes, got {value!r}", url=url)
+    return int(value)
+
+
 def parse_store_url(url: str) -> StoreLocation:
     """Parse a store URL (see the module docstring) or raise :class:`InvalidStoreURL`."""
     safe = re.sub(r"//([^:/@]*):[^@]*@", r"//\1:***@", url)
@@ -138,7 +163,7 @@ def parse_store_url(url: str) -> StoreLocation:
         raise InvalidStoreURL(f"malformed store URL: {exc}", url=safe) from exc
     scheme = parts.scheme.lower()
     if scheme == "chdb":
-        options = _options(parts.query, {"database"}, safe)
+        options = _options(parts.query, {"database", *EMBEDDED_ENGINE_CACHES}, safe)
         if parts.netloc:
             raise InvalidStoreURL(
                 "a chdb URL names a directory: chdb:///absolute/dir or chdb:relative/dir",
@@ -146,7 +171,16 @@ def parse_store_url(url: str) -> StoreLocation:
             )
         directory = unquote(parts.path) or str(DEFAULT_EMBEDDED_DIR)
         database = _database(options.get("database") or DEFAULT_DATABASE, safe)
-        return StoreLocation(kind="chdb", database=database, path=str(Path(directory).resolve()))
+        caches = {
+            name: _bytes(options.get(name), size, name, safe)
+            for name, size in EMBEDDED_ENGINE_CACHES.items()
+        }
+        return StoreLocation(
+            kind="chdb",
+            database=database,
+            path=str(Path(directory).resolve()),
+            engine_options=tuple(caches.items()),
+        )
     if scheme in ("http", "https"):
         options = _options(parts.query, {"cluster"}, safe)
         if not parts.hostname:
@@ -252,7 +286,7 @@ def _open_embedded(location: StoreLocation) -> Any:
             _check_other_process(location.path, url)
             _owner_fds.append(_lock_directory(location.path, url))
         try:
-            client = ChdbClient(path=location.path)
+            client = ChdbClient(path=location.path, chdb_options=dict(location.engine_options))
         except DatabaseError as exc:
             if _embedded_path is None:
                 os.close(_owner_fds.pop())

@@ -27,7 +27,7 @@ __all__ = ["CACHE_SIZE", "MAX_USER_AGENT_LENGTH", "DeviceClass", "UserAgentInfo"
 DeviceClass = Literal["desktop", "mobile", "tablet", "bot", "unknown"]
 
 #: Distinct User-Agent strings whose classification is kept in memory.
-CACHE_SIZE = 20_000
+CACHE_SIZE = 4096
 #: Longer User-Agent strings are cut before parsing (real ones are far shorter).
 MAX_USER_AGENT_LENGTH = 512
 

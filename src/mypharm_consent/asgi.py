@@ -4,8 +4,9 @@ It exposes the visitor's consent as ``scope["state"]["consent"]`` (so
 ``request.state.consent`` in Starlette and FastAPI), answers the package's
 own endpoints under ``config.prefix``, and rewrites HTML pages through
 :class:`~mypharm_consent.engine.ConsentEngine`. Everything else passes through
-untouched: non-HTML and compressed responses, ``HEAD`` requests, and HTML
-bodies that grow past ``html_size_cap`` while streaming.
+untouched: non-HTML and compressed responses, ``HEAD`` requests, requests
+for a subresource (``Sec-Fetch-Dest`` ``image``, ``script``, ``style``...),
+and HTML bodies that grow past ``html_size_cap`` while streaming.
 
 Place it inside any compression middleware, which must run outermost (first
 in a ``middleware=[...]`` list, or added last with ``add_middleware``):
@@ -46,27 +47,33 @@ class ConsentMiddleware:
             return
         engine = self.engine
         # ASGI servers hand header names over lower-cased. Only the two the
-        # consent state depends on are decoded here: most responses (anything
-        # not HTML) need nothing more.
+        # consent state depends on are decoded here, and the one that tells
+        # a subresource: most responses (anything not HTML) need nothing more.
         cookie: bytes | None = None
         gpc: bytes | None = None
+        destination: bytes | None = None
         headers = scope.get("headers", ())
         for name, value in headers:
             if name == b"cookie":
                 cookie = value if cookie is None else cookie + b"; " + value
             elif name == b"sec-gpc":
                 gpc = value if gpc is None else gpc + b", " + value
-        state = engine.state_from(
-            cookie.decode("latin-1") if cookie is not None else None,
-            gpc.decode("latin-1") if gpc is not None else None,
-        )
+            elif name == b"sec-fetch-dest":
+                destination = value
+        if cookie is None and gpc is None:
+            state = engine.first_visit
+        else:
+            state = engine.state_from(
+                cookie.decode("latin-1") if cookie is not None else None,
+                gpc.decode("latin-1") if gpc is not None else None,
+            )
         scope.setdefault("state", {})["consent"] = state
         path = scope["path"]
         if engine.owns(path):
             await self._answer(_request(scope), receive, send)
             return
         method = scope["method"].upper()
-        if not engine.rewrites_path(method, path):
+        if destination in _SUBRESOURCE_DESTINATIONS or not engine.rewrites_path(method, path):
             await self.app(scope, receive, send)
             return
         # What the request is made of, as the client sent it: routing may
@@ -106,6 +113,32 @@ class ConsentMiddleware:
         response = await anyio.to_thread.run_sync(self.engine.handle, request, bytes(body))
         await _send_response(send, response)
 
+
+#: ``Sec-Fetch-Dest`` values of requests whose answer a browser never shows
+#: as a page (images, scripts, style sheets, fonts, media, workers...): their
+#: responses are passed through without being looked at. Documents, frames,
+#: embeds, objects and ``empty`` (``fetch``/XHR, whose HTML a script may put
+#: into the page) are rewritten, as is every request without the header.
+_SUBRESOURCE_DESTINATIONS = frozenset(
+    {
+        b"audio",
+        b"audioworklet",
+        b"font",
+        b"image",
+        b"json",
+        b"manifest",
+        b"paintworklet",
+        b"report",
+        b"script",
+        b"serviceworker",
+        b"sharedworker",
+        b"style",
+        b"track",
+        b"video",
+        b"worker",
+        b"xslt",
+    }
+)
 
 #: How the request of a page to rewrite was sent: method, path, raw path,
 #: query string and headers.

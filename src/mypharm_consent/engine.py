@@ -202,6 +202,8 @@ class ConsentEngine:
         self._oversized_logged = False
         #: First visits, without and with Global Privacy Control.
         self._undecided = (ConsentState.undecided(), ConsentState.undecided(gpc=True))
+        #: The state of a request without ``Cookie`` and ``Sec-GPC`` headers.
+        self.first_visit = self._undecided[0]
         #: The visitor's receipts on the preferences page, when a provider is set.
         self.history: ConsentHistory | None = None
         if config.receipts is not None:

@@ -44,6 +44,11 @@ Cost, in three tiers, each linear in the page size:
   (:meth:`_Page.scan`). Both reads give the same output (a property test
   checks it).
 
+Whichever the read, what was decided for a tag is remembered by its text and
+the granted categories (:meth:`_Page.verdict`): the same third-party tags
+come back on every page, so a page never seen before mostly pays for the
+searches alone.
+
 :mod:`html.parser` was not used: it calls back into Python for every tag,
 reports positions as line/column pairs, and does not implement the script
 escape states, so it is both slower and less faithful to browsers.
@@ -242,7 +247,10 @@ _URL_HOST = re.compile(
 _URL_NOISE = re.compile(r"[\t\n\r]")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _TINY = frozenset({"0", "1", "0px", "1px"})
-_TAG_SPELLINGS = ("data-consent", "DATA-CONSENT", "Data-Consent")
+# The tail of ``data-consent`` in any case (attribute names are
+# case-insensitive); the search runs from each "-" (a literal first
+# character keeps it fast), the "data" before it is checked in Python.
+_CONSENT_TAIL = re.compile(r"-[cC][oO][nN][sS][eE][nN][tT]")
 # The quick read (see ``_Page.skim``) holds only while no quoted attribute
 # value contains ">": then every tag ends at its first ">".
 _QUOTED_GT = re.compile(r"=[\t\n\f\r ]*+(?:\"[^\">]*+>|'[^'>]*+>)")
@@ -256,7 +264,20 @@ _LANDMARK = re.compile(
 )
 _COMMENT = re.compile(r"<!--(?:-?>|(?s:.*?)--!?>)")
 _OPENING = re.compile(r"<[A-Za-z!?/]")
-_AUTHORITY = re.compile(r"//([^/\\?#\f \"'<>]*)")
+# Where a URL's host may start: after two slashes (protocol-relative or
+# not), and after a colon (``https:host``, ``https:/host``, ``https:\\host``
+# and tabs or newlines between them all reach the host, as in browsers).
+_AUTHORITY = re.compile(r"/[\t\n\r]*+/[/\t\n\r]*+([^/\\?#\f \"'<>]*)")
+_AFTER_COLON = re.compile(r":[/\\\t\n\r]*+([^/\\?#\f \"'<>]*)")
+# Two slashes or backslashes in any mix: the protocol-relative spellings
+# with a backslash (only looked for when the page has one).
+_BACKSLASHED = re.compile(r"[/\\][\t\n\r]*+[/\\][/\\\t\n\r]*+([^/\\?#\f \"'<>]*)")
+# Slashes, backslashes, colons, tabs or newlines written as character
+# references: a URL spelt that way may reach any host, so every tag is read.
+_ENCODED_SEPARATOR = re.compile(
+    r"&(?:#0*+(?:47|92|58|9|10|13)(?![0-9])|#[xX]0*+(?:2[fF]|5[cC]|3[aA]|[9aAdD])(?![0-9a-fA-F])"
+    r"|(?:sol|bsol|colon|Tab|NewLine)(?![A-Za-z]))"
+)
 _DOCUMENT_TAG = re.compile(r"<(?i:head|body)" + _DELIM)
 _ELEMENT_MARK = Markup("\x00")
 
@@ -276,6 +297,16 @@ class _Match:
     categories: tuple[str, ...]
     services: tuple[str, ...]
     labels: tuple[str, ...]
+
+
+#: What gating makes of one start tag: its attributes and the insertions
+#: that make it inert (positions from the tag's ``<``), the categories
+#: keeping it inert (``None``: left as written), and whether the site wrote
+#: it inert already (``gate.js`` must then come).
+_Verdict = tuple[tuple[_Attribute, ...], _Match | None, tuple[tuple[int, str], ...], bool]
+#: How many verdicts a configuration keeps, and the longest tag kept.
+_REMEMBERED_VERDICTS = 1024
+_REMEMBERED_TAG_CHARS = 2048
 
 
 class _Gate:
@@ -311,6 +342,8 @@ class _Gate:
         self.token: tuple[float, str] | None = None
         self.unknown_reported: set[str] = set()
         self.lock = threading.Lock()
+        #: What was decided for a tag, by its text and the granted categories.
+        self.verdicts: dict[tuple[str, frozenset[str]], _Verdict] = {}
 
     def form_token(self) -> str:
         """A signed form token for the placeholders' buttons, renewed every minute.
@@ -323,6 +356,12 @@ class _Gate:
             if self.token is None or now - self.token[0] > 60:
                 self.token = (now, self.csrf.token())
             return self.token[1]
+
+    def remember(self, key: tuple[str, frozenset[str]], verdict: _Verdict) -> None:
+        """Keep the verdict on a tag: the same tags come back page after page."""
+        if len(self.verdicts) >= _REMEMBERED_VERDICTS:
+            self.verdicts.clear()
+        self.verdicts[key] = verdict
 
     def lookup(self, host: str) -> list[_Hit]:
         found = list(self.exact.get(host, ()))
@@ -463,7 +502,7 @@ def _srcset_hosts(value: str) -> list[str]:
 # -- rewriting ---------------------------------------------------------------
 
 
-def _attributes(html: str, start: int, end: int) -> list[_Attribute]:
+def _attributes(html: str, start: int, end: int) -> tuple[_Attribute, ...]:
     found = []
     for match in _ATTR.finditer(html, start, end):
         raw = match.group(2)
@@ -474,7 +513,7 @@ def _attributes(html: str, start: int, end: int) -> list[_Attribute]:
         else:
             value = _unescape(raw)
         found.append(_Attribute(match.group(1).lower(), match.start(1), value))
-    return found
+    return tuple(found)
 
 
 def _attr_escape(value: str) -> str:
@@ -724,18 +763,21 @@ class _Page:
             body_end = close.start() if close else end
         else:
             body_end = after
-        match = None
-        attributes: list[_Attribute] = []
-        if (tag.start() < self.limit or self.inheriting()) and self.worth_reading(tag):
-            attributes = _attributes(html, tag.start(2), tag.end(2))
-            match = self.decide(name, attributes)
+        if not (tag.start() < self.limit or self.inheriting()) or not self.worth_reading(tag):
+            if name in _CONTAINERS:
+                self.containers.append((name, None))
+            return body_end
+        attributes, match, relative, authored_inert = self.verdict(name, tag)
+        if authored_inert:
+            self.needs_client = True
         if name in _CONTAINERS:
             self.containers.append((name, match))
         if match is None:
             return body_end
         self.gated += 1
         self.needs_client = True
-        edits = self.edits(name, tag, attributes, match)
+        start = tag.start()
+        edits = [(start + position, text) for position, text in relative]
         if name == "iframe" and body_end < end and _wants_placeholder(attributes):
             closing = _ANY_END_TAG.match(html, body_end, end)
             if closing is not None:
@@ -749,6 +791,29 @@ class _Page:
         self.apply(edits)
         return body_end
 
+    def verdict(self, name: str, tag: re.Match[str]) -> _Verdict:
+        """What to make of this start tag, remembered by its text and the granted categories.
+
+        The same third-party tags come back on every page, mostly spelt the
+        same: their attributes are decoded and judged once. A tag inside a
+        gated container inherits from it, so it is judged on the spot.
+        """
+        inheriting = self.inheriting()
+        text = tag.group()
+        key = (text, self.state.granted)
+        if not inheriting:
+            known = self.gate.verdicts.get(key)
+            if known is not None:
+                return known
+        start = tag.start()
+        attributes = _attributes(text, tag.start(2) - start, tag.end(2) - start)
+        match, authored_inert = self.decide(name, attributes)
+        edits = self.edits(name, attributes, match) if match is not None else ()
+        verdict = (attributes, match, edits, authored_inert)
+        if not inheriting and len(text) <= _REMEMBERED_TAG_CHARS:
+            self.gate.remember(key, verdict)
+        return verdict
+
     def worth_reading(self, tag: re.Match[str]) -> bool:
         """Whether the tag holds a mention of ``data-consent`` or of a declared host.
 
@@ -760,8 +825,12 @@ class _Page:
         index = bisect_left(self.triggers, tag.start())
         return index < len(self.triggers) and self.triggers[index] < tag.end()
 
-    def decide(self, name: str, attributes: list[_Attribute]) -> _Match | None:
-        """The categories that keep this element inert, or ``None`` to leave it."""
+    def decide(self, name: str, attributes: tuple[_Attribute, ...]) -> tuple[_Match | None, bool]:
+        """The categories that keep this element inert (``None`` to leave it).
+
+        And whether the site wrote it inert already, for ``gate.js`` to
+        activate (only said of an element left as written).
+        """
         state = self.state
         first: dict[str, str | None] = {}
         for attribute in attributes:
@@ -773,29 +842,28 @@ class _Page:
                 if category not in self.gate.categories:
                     self.gate.report_unknown(category)
             if all(state.allows(c) and c in self.gate.categories for c in wanted):
-                if _authored_inert(name, first):
-                    self.needs_client = True
-                return None
+                return None, _authored_inert(name, first)
             service = first.get("data-service") or ""
             labels = ((service,) if service else ()) + tuple(
                 dict.fromkeys(label for _, _, label in self.host_hits(name, first))
             )
-            return _Match(wanted, (), labels)
+            return _Match(wanted, (), labels), False
         if name in _INHERITING and self.containers:
             inherited = self.containers[-1][1]
             if inherited is not None:
-                return inherited
+                return inherited, False
         hits = self.host_hits(name, first)
         if not hits:
-            return None
+            return None, False
         categories = tuple(dict.fromkeys(c for c, _, _ in hits))
         if all(state.allows(c) for c in categories):
-            return None
-        return _Match(
+            return None, False
+        found = _Match(
             categories,
             tuple(dict.fromkeys(s for _, s, _ in hits)),
             tuple(dict.fromkeys(label for _, _, label in hits)),
         )
+        return found, False
 
     def host_hits(self, name: str, first: Mapping[str, str | None]) -> list[_Hit]:
         gate = self.gate
@@ -813,9 +881,9 @@ class _Page:
         return hits
 
     def edits(
-        self, name: str, tag: re.Match[str], attributes: list[_Attribute], match: _Match
-    ) -> list[tuple[int, str]]:
-        """Insertions ``(position, text)`` that make this start tag inert."""
+        self, name: str, attributes: tuple[_Attribute, ...], match: _Match
+    ) -> tuple[tuple[int, str], ...]:
+        """Insertions ``(position from the tag's <, text)`` that make this start tag inert."""
         present = {a.name for a in attributes}
         inserted = []
         edits: list[tuple[int, str]] = []
@@ -833,13 +901,13 @@ class _Page:
             if match.services and "data-service" not in present:
                 inserted.append(f' data-service="{_attr_escape(" ".join(match.services))}"')
         if inserted:
-            edits.append((tag.start() + 1 + len(name), "".join(inserted)))
+            edits.append((1 + len(name), "".join(inserted)))
         for attribute in attributes:
             if attribute.name in _URL_ATTRIBUTES[name]:
                 taken = f"data-{attribute.name}" in present
                 edits.append((attribute.name_start, "data-consent-" if taken else "data-"))
         edits.sort(key=lambda edit: edit[0])
-        return edits
+        return tuple(edits)
 
     def apply(self, edits: list[tuple[int, str]], hidden_at: int | None = None) -> None:
         if hidden_at is not None:
@@ -849,7 +917,7 @@ class _Page:
             self.out.append(text)
         self.changed = True
 
-    def placeholder(self, attributes: list[_Attribute], match: _Match) -> tuple[str, str]:
+    def placeholder(self, attributes: tuple[_Attribute, ...], match: _Match) -> tuple[str, str]:
         self.placeholders += 1
         source = next((a.value for a in attributes if a.name == "src"), None) or ""
         host = url_host(source) or ""
@@ -904,7 +972,7 @@ def _authored_inert(name: str, first: Mapping[str, str | None]) -> bool:
     )
 
 
-def _wants_placeholder(attributes: list[_Attribute]) -> bool:
+def _wants_placeholder(attributes: tuple[_Attribute, ...]) -> bool:
     """Visible iframes get a placeholder; hidden ones (tracking frames) do not."""
     for attribute in attributes:
         value = (attribute.value or "").strip().lower()
@@ -988,27 +1056,31 @@ def _script_end(html: str, start: int, end: int) -> int:
 def _triggers(html: str, gate: _Gate) -> list[int] | None:
     """Where the page mentions something gating may act on, in order.
 
-    A tag can only be gated if it says ``data-consent`` or holds a URL whose
-    authority (after ``//``) names a declared host. Both are found with
-    searches that run in C over the whole page, so a page without any costs
-    no tokenizing at all, the tokenizer stops after the last one, and only
-    the tags around them are read. Hosts the browser would decode first
-    (character references, percent-escapes, tabs and newlines) count as
-    mentions; a backslashed URL (``https:\\\\host``) makes every tag count
-    (``None``).
+    A tag can only be gated if it says ``data-consent`` (in any case) or
+    holds a URL whose authority (after ``//``, or after a scheme's colon
+    with any slashes, backslashes, tabs or newlines) names a declared host.
+    Both are found with searches that run in C over the whole page, so a
+    page without any costs no tokenizing at all, the tokenizer stops after
+    the last one, and only the tags around them are read. Hosts the browser
+    would decode first (character references, percent-escapes, tabs and
+    newlines) count as mentions; separators written as character references
+    (``&sol;&sol;host``) make every tag count (``None``).
     """
     positions: list[int] = []
-    for spelling in _TAG_SPELLINGS:
-        _occurrences(html, spelling, positions)
+    for tail in _CONSENT_TAIL.finditer(html):
+        start = tail.start() - 4
+        if start >= 0 and html[start : start + 4].lower() == "data":
+            positions.append(start)
     if gate.exact or gate.wildcard:
-        # A one-character search runs at memory speed; the two-character one
-        # costs as much as a whole pass, and is only needed if a backslash
-        # appears at all.
-        if "\\" in html and ":\\\\" in html:
+        if "&" in html and _ENCODED_SEPARATOR.search(html):
             return None
-        for token in set(_AUTHORITY.findall(html)):
+        tokens = set(_AUTHORITY.findall(html))
+        tokens.update(_AFTER_COLON.findall(html))
+        if "\\" in html:
+            tokens.update(_BACKSLASHED.findall(html))
+        for token in tokens:
             if _is_trigger(token, gate):
-                _occurrences(html, "//" + token, positions)
+                _occurrences(html, token, positions)
     positions.sort()
     return positions
 

@@ -16,7 +16,14 @@ from beacon.exceptions import (
     InvalidStoreURL,
     StoreUnavailable,
 )
-from beacon.store import DEFAULT_EMBEDDED_DIR, ENV_URL, Store, default_url, parse_store_url
+from beacon.store import (
+    DEFAULT_EMBEDDED_DIR,
+    EMBEDDED_ENGINE_CACHES,
+    ENV_URL,
+    Store,
+    default_url,
+    parse_store_url,
+)
 
 
 @pytest.mark.parametrize(
@@ -79,11 +86,44 @@ def test_relative_embedded_directory_is_resolved_against_the_cwd() -> None:
         pytest.param("http:///db", id="no-host"),
         pytest.param("http://host/db?cluster=bad name", id="bad-cluster"),
         pytest.param("http://host/db?colour=blue", id="unknown-option"),
+        pytest.param("http://host/db?mark_cache_size=1", id="engine-option-on-server"),
+        pytest.param("chdb:///dir?mark_cache_size=-1", id="negative-cache"),
+        pytest.param("chdb:///dir?mark_cache_size=64MiB", id="cache-with-unit"),
+        pytest.param("chdb:///dir?mark_cache_size=", id="empty-cache"),
+        pytest.param("chdb:///dir?query_condition_cache_size=1e9", id="cache-as-float"),
     ],
 )
 def test_bad_urls_are_refused_clearly(url: str) -> None:
     with pytest.raises(InvalidStoreURL):
         Store(url)
+
+
+def test_embedded_engine_caches_are_bounded_and_set_by_the_url() -> None:
+    defaults = dict(parse_store_url("chdb:///srv/ch").engine_options)
+    assert defaults == EMBEDDED_ENGINE_CACHES
+    assert all(size <= 64 << 20 for size in defaults.values())
+    chosen = dict(parse_store_url("chdb:///srv/ch?mark_cache_size=268435456").engine_options)
+    assert chosen == {**EMBEDDED_ENGINE_CACHES, "mark_cache_size": 268435456}
+
+
+def test_the_embedded_engine_starts_with_the_urls_cache_sizes(tmp_path: Path) -> None:
+    url = f"chdb://{tmp_path / 'ch'}?primary_index_cache_size=33554432"
+    done = _python(
+        f"""
+        from beacon.store import Store
+        store = Store({url!r})
+        for name, value in store.query_rows(
+            "SELECT name, value FROM system.server_settings WHERE name LIKE '%cache_size'"
+        ):
+            print(name, value)
+        """
+    )
+    assert done.returncode == 0, done.stderr
+    settings = dict(line.split() for line in done.stdout.splitlines())
+    assert settings["primary_index_cache_size"] == "33554432"
+    for name, size in EMBEDDED_ENGINE_CACHES.items():
+        if name != "primary_index_cache_size":
+            assert settings[name] == str(size)
 
 
 def test_password_never_shows_in_errors_or_repr() -> None:

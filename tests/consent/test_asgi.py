@@ -160,3 +160,32 @@ def test_a_page_answered_again_is_the_same_bytes_with_the_same_banner() -> None:
     assert answers[0] == answers[1] == answers[2]
     assert BANNER in answers[0]
     assert len(middleware.engine.pages) == 1
+
+
+@pytest.mark.parametrize("destination", [b"image", b"script", b"style", b"font", b"worker"])
+def test_a_subresource_request_is_handed_its_response_untouched(destination: bytes) -> None:
+    messages = (start((b"content-type", b"text/html")), body(PAGE))
+    app = app_sending(*messages)
+    sent = call(
+        app,
+        headers=[
+            (b"host", b"example.test"),
+            (b"sec-fetch-dest", destination),
+            (b"cookie", b"_ga=GA1.2"),
+        ],
+    )
+    # The very messages the app sent: never held back, never rewritten.
+    assert sent == list(messages)
+    assert BANNER not in sent[1]["body"]
+    assert isinstance(app.scope["state"]["consent"], ConsentState)
+
+
+@pytest.mark.parametrize("destination", [b"document", b"iframe", b"empty", b"object", b"future"])
+def test_pages_fetched_or_framed_and_unknown_destinations_are_rewritten(
+    destination: bytes,
+) -> None:
+    sent = call(
+        app_sending(start((b"content-type", b"text/html")), body(PAGE)),
+        headers=[(b"host", b"example.test"), (b"sec-fetch-dest", destination)],
+    )
+    assert BANNER in sent[1]["body"]

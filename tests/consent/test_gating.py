@@ -698,3 +698,95 @@ def test_middleware_serves_gated_pages_until_consent(adapter: str) -> None:
         assert client.get("/_consent/static/gate.js").status_code == 200
         assert client.get("/_consent/static/consent-mode.js").status_code == 200
         assert client.get("/_consent/static/gate.css").status_code == 200
+
+
+def gate_afresh(page: str, state: ConsentState, gate: gating._Gate) -> str:
+    """``page`` gated through ``gate`` (and what it remembers), form tokens blanked."""
+    output = gating._gate(page, state.granted, state.gpc, gate, CONFIG.default_language)
+    return TOKEN.sub("", output)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(FRAGMENTS | st.sampled_from(SKIM_FRAGMENTS), max_size=20), max_size=4),
+    st.lists(st.sampled_from([NOTHING, ANALYTICS, EVERYTHING, GPC]), min_size=4, max_size=4),
+)
+def test_remembered_verdicts_give_the_output_of_a_first_reading(
+    pages: list[list[str]], states: list[ConsentState]
+) -> None:
+    # One configuration reads a series of pages, choices alternating, as a
+    # server does; each output must be what a configuration that never saw
+    # a tag before makes of the page.
+    shared = gating._Gate(CONFIG)
+    for fragments, state in zip(pages, states, strict=False):
+        page = "".join(fragments)
+        assert gate_afresh(page, state, shared) == gate_afresh(page, state, gating._Gate(CONFIG))
+
+
+def test_a_tag_judged_inside_a_gated_container_is_not_remembered_for_elsewhere() -> None:
+    source = '<source src="https://www.google-analytics.com/a.mp4">'
+    inside = f'<video data-consent="marketing">{source}</video>'
+    gate = gating._Gate(CONFIG)
+    # Inside the marketing video, the source inherits marketing: gated.
+    assert "data-src=" in gate_afresh(inside, ANALYTICS, gate)
+    # On its own it is analytics, granted: left exactly as written.
+    assert gate_afresh(source, ANALYTICS, gate) == source
+    assert gate_afresh(inside, ANALYTICS, gate) == gate_afresh(
+        inside, ANALYTICS, gating._Gate(CONFIG)
+    )
+
+
+def test_verdicts_are_remembered_per_choice_and_bounded() -> None:
+    gate = gating._Gate(CONFIG)
+    tag = f'<img src="https://{TRACKER}/p.gif">'
+    assert "data-src=" in gate_afresh(tag, NOTHING, gate)
+    assert gate_afresh(tag, EVERYTHING, gate) == tag
+    assert {key[1] for key in gate.verdicts} == {NOTHING.granted, EVERYTHING.granted}
+    for index in range(gating._REMEMBERED_VERDICTS + 10):
+        gate_afresh(f'<img src="https://{TRACKER}/{index}.gif">', NOTHING, gate)
+    assert len(gate.verdicts) <= gating._REMEMBERED_VERDICTS
+
+
+GTM = "www.googletagmanager.com"
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        f'<script src="https:///{GTM}/gtag/js"></script>',
+        f'<img src="https:{GTM}/p.gif">',
+        f'<img src="https:/{GTM}/p.gif">',
+        f'<img src="https:/\\{GTM}/p.gif">',
+        f'<img src="https:\\\\{GTM}/p.gif">',
+        f'<img src="\\\\{GTM}/p.gif">',
+        f'<img src="/\\{GTM}/p.gif">',
+        f'<img src="/\n/{GTM}/p.gif">',
+        f'<img src="https:\t//{GTM}/p.gif">',
+        f'<img src="&sol;&sol;{GTM}/p.gif">',
+        f'<img src="https&colon;&#47;&#x2F;{GTM}/p.gif">',
+        '<img DaTa-CoNsEnT="analytics" src="/p.gif">',
+        '<img Data-consent="analytics" src="/p.gif">',
+    ],
+    ids=[
+        "three-slashes",
+        "no-slash",
+        "one-slash",
+        "slash-backslash",
+        "two-backslashes",
+        "protocol-relative-backslashes",
+        "protocol-relative-mixed",
+        "newline-between-slashes",
+        "tab-after-colon",
+        "encoded-slashes",
+        "encoded-colon-and-slashes",
+        "mixed-case-tag",
+        "capital-first-letter-tag",
+    ],
+)
+def test_every_spelling_a_browser_reads_as_a_declared_host_or_a_tag_is_gated(tag: str) -> None:
+    page = f"<!doctype html><html><head></head><body><p>Produits</p>{tag}</body></html>"
+    quick, full = read_both_ways(page, NOTHING, CONFIG)
+    assert quick == full
+    gated = quick.partition("<body>")[2]
+    assert 'data-src="' in gated
+    assert ' src="' not in gated

@@ -29,6 +29,12 @@ URLS = (
     ("HTTPS://CONNECT.FACEBOOK.NET/en_US/fbevents.js", True),
     ("https://www.google-analytics.com/g/collect?v=2", True),
     ("http://youtu.be/abc", True),
+    # Spellings a browser still takes to the host.
+    ("https:///x.adpartner.example/t.js", True),
+    ("https:/x.adpartner.example/t.js", True),
+    ("https:\\\\x.adpartner.example/t.js", True),
+    ("/\\x.adpartner.example/t.js", True),
+    ("&sol;&sol;x.adpartner.example/t.js", True),
     ("https://cdn.example/lib.js", False),
     ("/static/app.js", False),
     ("img/photo.png", False),
@@ -79,7 +85,10 @@ def elements(draw: st.DrawFn, number: int) -> Element:
     gated = declared
     if draw(st.booleans()):
         value, asks = draw(st.sampled_from(CONSENTS))
-        attributes.append(_attribute("data-consent", value, draw(quoting)))
+        name = draw(
+            st.sampled_from(["data-consent", "DATA-CONSENT", "Data-Consent", "data-Consent"])
+        )
+        attributes.append(_attribute(name, value, draw(quoting)))
         gated = asks
     if tag == "script" and draw(st.booleans()):
         attributes.append(

@@ -1,0 +1,614 @@
+/*
+ * Optional compiled accelerator of the page-view hot path (beacon._speedups).
+ *
+ * record_pixel() does, in one call, what the pure-Python path of
+ * beacon.app.Beacon._record_pixel does on a cache hit: read the User-Agent,
+ * Referer and Host headers and the client address from the ASGI scope, look
+ * up the page and agent parts in the caches of beacon.pageviews.PageviewEncoder,
+ * compute the keyed BLAKE2b-64 visitor hash with the day's salt, and append
+ * the RowBinary row to the open segment of the beacon.spool.Spool under the
+ * spool's lock. Whenever anything differs from that common case (a cache
+ * miss, a new day, a salt not settled yet, no open segment or one that is
+ * full, a cap reached, an unexpected type), it changes nothing and returns
+ * None: the Python path then does the work, as the definition of the row.
+ *
+ * BLAKE2b below is written from RFC 7693 ("The BLAKE2 Cryptographic Hash and
+ * Message Authentication Code"), whose reference implementation is
+ *   Copyright 2012, Samuel Neves <sneves@dei.uc.pt>. You may use this under
+ *   the terms of the CC0, the OpenSSL Licence, or the Apache Public License
+ *   2.0, at your option. (https://blake2.net)
+ * It gives the same digests as hashlib.blake2b(data, digest_size=8, key=salt).
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- BLAKE2b (RFC 7693) ------------------------------------------------ */
+
+#define B2B_BLOCK 128
+#define B2B_MAX_KEY 64
+
+typedef struct {
+    uint64_t h[8];
+    uint64_t t[2];
+    uint8_t buf[B2B_BLOCK];
+    size_t buflen;
+} b2b_state;
+
+static const uint64_t b2b_iv[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL,
+    0xa54ff53a5f1d36f1ULL, 0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL,
+    0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+
+static const uint8_t b2b_sigma[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+    {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+    {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+    {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+    {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+};
+
+static inline uint64_t load64_le(const uint8_t *p) {
+    return (uint64_t)p[0] | ((uint64_t)p[1] << 8) | ((uint64_t)p[2] << 16) |
+           ((uint64_t)p[3] << 24) | ((uint64_t)p[4] << 32) | ((uint64_t)p[5] << 40) |
+           ((uint64_t)p[6] << 48) | ((uint64_t)p[7] << 56);
+}
+
+static inline void store64_le(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static inline uint64_t rotr64(uint64_t x, unsigned n) { return (x >> n) | (x << (64 - n)); }
+
+#define B2B_G(a, b, c, d, x, y)      \
+    do {                             \
+        v[a] = v[a] + v[b] + (x);    \
+        v[d] = rotr64(v[d] ^ v[a], 32); \
+        v[c] = v[c] + v[d];          \
+        v[b] = rotr64(v[b] ^ v[c], 24); \
+        v[a] = v[a] + v[b] + (y);    \
+        v[d] = rotr64(v[d] ^ v[a], 16); \
+        v[c] = v[c] + v[d];          \
+        v[b] = rotr64(v[b] ^ v[c], 63); \
+    } while (0)
+
+static void b2b_compress(b2b_state *s, int last) {
+    uint64_t v[16], m[16];
+    for (int i = 0; i < 8; i++) {
+        v[i] = s->h[i];
+        v[i + 8] = b2b_iv[i];
+    }
+    v[12] ^= s->t[0];
+    v[13] ^= s->t[1];
+    if (last) {
+        v[14] = ~v[14];
+    }
+    for (int i = 0; i < 16; i++) {
+        m[i] = load64_le(s->buf + 8 * i);
+    }
+    for (int r = 0; r < 12; r++) {
+        const uint8_t *z = b2b_sigma[r];
+        B2B_G(0, 4, 8, 12, m[z[0]], m[z[1]]);
+        B2B_G(1, 5, 9, 13, m[z[2]], m[z[3]]);
+        B2B_G(2, 6, 10, 14, m[z[4]], m[z[5]]);
+        B2B_G(3, 7, 11, 15, m[z[6]], m[z[7]]);
+        B2B_G(0, 5, 10, 15, m[z[8]], m[z[9]]);
+        B2B_G(1, 6, 11, 12, m[z[10]], m[z[11]]);
+        B2B_G(2, 7, 8, 13, m[z[12]], m[z[13]]);
+        B2B_G(3, 4, 9, 14, m[z[14]], m[z[15]]);
+    }
+    for (int i = 0; i < 8; i++) {
+        s->h[i] ^= v[i] ^ v[i + 8];
+    }
+}
+
+static void b2b_count(b2b_state *s, uint64_t n) {
+    s->t[0] += n;
+    if (s->t[0] < n) {
+        s->t[1]++;
+    }
+}
+
+/* The key fills the first block, compressed (as every block) only once more input follows. */
+static void b2b_init(b2b_state *s, size_t outlen, const uint8_t *key, size_t keylen) {
+    memcpy(s->h, b2b_iv, sizeof s->h);
+    s->h[0] ^= 0x01010000ULL ^ ((uint64_t)keylen << 8) ^ (uint64_t)outlen;
+    s->t[0] = s->t[1] = 0;
+    s->buflen = 0;
+    memset(s->buf, 0, sizeof s->buf);
+    if (keylen > 0) {
+        memcpy(s->buf, key, keylen);
+        s->buflen = B2B_BLOCK;
+    }
+}
+
+static void b2b_update(b2b_state *s, const uint8_t *in, size_t inlen) {
+    while (inlen > 0) {
+        if (s->buflen == B2B_BLOCK) {
+            b2b_count(s, B2B_BLOCK);
+            b2b_compress(s, 0);
+            s->buflen = 0;
+        }
+        size_t take = B2B_BLOCK - s->buflen;
+        if (take > inlen) {
+            take = inlen;
+        }
+        memcpy(s->buf + s->buflen, in, take);
+        s->buflen += take;
+        in += take;
+        inlen -= take;
+    }
+}
+
+static void b2b_final(b2b_state *s, uint8_t *out, size_t outlen) {
+    uint8_t full[64];
+    b2b_count(s, s->buflen);
+    memset(s->buf + s->buflen, 0, B2B_BLOCK - s->buflen);
+    b2b_compress(s, 1);
+    for (int i = 0; i < 8; i++) {
+        store64_le(full + 8 * i, s->h[i]);
+    }
+    memcpy(out, full, outlen);
+}
+
+/* ---- the page-view hot path -------------------------------------------- */
+
+#define DIGEST_SIZE 8
+#define NS_PER_DAY 86400000000000LL
+/* The caps of beacon.app.Beacon._record_pixel on the header values. */
+#define MAX_USER_AGENT 512
+#define MAX_REFERER 4096
+#define MAX_HOST 256
+
+static PyObject *str_pages, *str_agents, *str_site_bytes, *str_day_number, *str_day;
+static PyObject *str_known, *str_lock, *str_open, *str_owner, *str_stats;
+static PyObject *str_max_bytes, *str_max_line_bytes, *str_segment_max_bytes;
+static PyObject *str_size, *str_offsets, *str_rows, *str_mapping;
+static PyObject *str_bytes_used, *str_accepted, *str_dirty, *str_acquire, *str_release;
+static PyObject *str_headers, *str_query_string, *str_client, *empty_bytes;
+
+/* The keyed state of the last salt seen (the GIL guards it: no call below releases it
+ * between reading and using the cache). */
+static PyObject *cached_salt;
+static b2b_state cached_state;
+
+/* obj.name as a C long long; 0 on success, -1 when absent or not an int (no error left). */
+static int attr_ll(PyObject *obj, PyObject *name, long long *out) {
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    int ok = PyLong_CheckExact(value);
+    if (ok) {
+        *out = PyLong_AsLongLong(value);
+        if (*out == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            ok = 0;
+        }
+    }
+    Py_DECREF(value);
+    return ok ? 0 : -1;
+}
+
+/* obj.name if its type is exactly `type` (a new reference), else NULL with no error left. */
+static PyObject *attr_of(PyObject *obj, PyObject *name, PyTypeObject *type) {
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    if (Py_TYPE(value) != type) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
+}
+
+static int set_ll(PyObject *obj, PyObject *name, long long value) {
+    PyObject *number = PyLong_FromLongLong(value);
+    if (number == NULL) {
+        return -1;
+    }
+    int result = PyObject_SetAttr(obj, name, number);
+    Py_DECREF(number);
+    return result;
+}
+
+/* A header value cut to `limit` bytes, as bytes (a new reference). */
+static PyObject *capped(PyObject *value, Py_ssize_t limit) {
+    if (value == NULL) {
+        return Py_NewRef(empty_bytes);
+    }
+    if (PyBytes_GET_SIZE(value) <= limit) {
+        return Py_NewRef(value);
+    }
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(value), limit);
+}
+
+/* A cached part: an exact tuple of two bytes objects. */
+static int is_part(PyObject *part) {
+    return part != NULL && PyTuple_CheckExact(part) && PyTuple_GET_SIZE(part) == 2 &&
+           PyBytes_CheckExact(PyTuple_GET_ITEM(part, 0)) &&
+           PyBytes_CheckExact(PyTuple_GET_ITEM(part, 1));
+}
+
+/* The client address as UTF-8 (borrowed from the str), or NULL to leave it to Python. */
+static const char *client_address(PyObject *scope, Py_ssize_t *length) {
+    PyObject *client = PyDict_GetItemWithError(scope, str_client);
+    if (client == NULL || client == Py_None) {
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return NULL;
+        }
+        *length = 0;
+        return "";
+    }
+    if (!PyTuple_CheckExact(client) && !PyList_CheckExact(client)) {
+        return NULL;
+    }
+    if (PySequence_Fast_GET_SIZE(client) == 0) {
+        *length = 0;
+        return "";
+    }
+    PyObject *peer = PySequence_Fast_GET_ITEM(client, 0);
+    if (!PyUnicode_CheckExact(peer)) {
+        return NULL;
+    }
+    const char *text = PyUnicode_AsUTF8AndSize(peer, length);
+    if (text == NULL) {
+        /* Lone surrogates: Python encodes them with surrogateescape. */
+        PyErr_Clear();
+    }
+    return text;
+}
+
+typedef struct {
+    const char *data;
+    Py_ssize_t size;
+} chunk;
+
+/* Append the row made of `chunks` to the spool's open segment, as Spool.append does:
+ * 1 if appended, 0 if the Python path must decide (nothing changed), -1 on error. */
+static int spool_append(PyObject *spool, const chunk chunks[], int count, long long size) {
+    long long max_bytes, max_line_bytes, segment_max_bytes;
+    long long bytes_used, accepted, segment_size, offsets, rows;
+    PyObject *owner = NULL, *stats = NULL, *lock = NULL, *segment = NULL, *mapping = NULL;
+    PyObject *done;
+    Py_buffer view;
+    int status = 0;
+
+    owner = PyObject_GetAttr(spool, str_owner);
+    lock = owner == NULL ? NULL : PyObject_GetAttr(spool, str_lock);
+    stats = lock == NULL ? NULL : PyObject_GetAttr(owner, str_stats);
+    if (stats == NULL || attr_ll(owner, str_max_bytes, &max_bytes) < 0 ||
+        attr_ll(owner, str_max_line_bytes, &max_line_bytes) < 0 ||
+        attr_ll(owner, str_segment_max_bytes, &segment_max_bytes) < 0) {
+        PyErr_Clear();
+        goto out;
+    }
+    done = PyObject_CallMethodNoArgs(lock, str_acquire);
+    if (done == NULL) {
+        status = -1;
+        goto out;
+    }
+    Py_DECREF(done);
+    if (attr_ll(stats, str_bytes_used, &bytes_used) < 0 ||
+        attr_ll(stats, str_accepted, &accepted) < 0 || bytes_used + size > max_bytes ||
+        size > max_line_bytes) {
+        goto unlock;
+    }
+    segment = PyObject_GetAttr(spool, str_open);
+    if (segment == NULL) {
+        PyErr_Clear();
+        goto unlock;
+    }
+    if (segment == Py_None || attr_ll(segment, str_size, &segment_size) < 0 ||
+        segment_size + size > segment_max_bytes || attr_ll(segment, str_offsets, &offsets) < 0 ||
+        attr_ll(segment, str_rows, &rows) < 0) {
+        goto unlock;
+    }
+    mapping = PyObject_GetAttr(segment, str_mapping);
+    if (mapping == NULL || PyObject_GetBuffer(mapping, &view, PyBUF_WRITABLE) < 0) {
+        PyErr_Clear();
+        goto unlock;
+    }
+    long long end = segment_size + size;
+    if (segment_size < 0 || end > view.len || offsets < 0 || (offsets && offsets + 16 > view.len)) {
+        PyBuffer_Release(&view);
+        goto unlock;
+    }
+    char *target = (char *)view.buf + segment_size;
+    for (int i = 0; i < count; i++) {
+        memcpy(target, chunks[i].data, (size_t)chunks[i].size);
+        target += chunks[i].size;
+    }
+    if (offsets) {
+        store64_le((uint8_t *)view.buf + offsets, (uint64_t)end);
+        store64_le((uint8_t *)view.buf + offsets + 8, (uint64_t)(rows + 1));
+    }
+    PyBuffer_Release(&view);
+    if (set_ll(segment, str_size, end) < 0 ||
+        (offsets && set_ll(segment, str_rows, rows + 1) < 0) ||
+        set_ll(stats, str_bytes_used, bytes_used + size) < 0 ||
+        set_ll(stats, str_accepted, accepted + 1) < 0 ||
+        PyObject_SetAttr(spool, str_dirty, Py_True) < 0) {
+        status = -1;
+        goto unlock;
+    }
+    status = 1;
+unlock:
+    if (status < 0) {
+        /* Release the lock with the error kept aside, then raise it. */
+        PyObject *type, *value, *traceback;
+        PyErr_Fetch(&type, &value, &traceback);
+        done = PyObject_CallMethodNoArgs(lock, str_release);
+        Py_XDECREF(done);
+        PyErr_Restore(type, value, traceback);
+    } else {
+        done = PyObject_CallMethodNoArgs(lock, str_release);
+        if (done == NULL) {
+            status = -1;
+        }
+        Py_XDECREF(done);
+    }
+out:
+    Py_XDECREF(mapping);
+    Py_XDECREF(segment);
+    Py_XDECREF(stats);
+    Py_XDECREF(lock);
+    Py_XDECREF(owner);
+    return status;
+}
+
+PyDoc_STRVAR(record_pixel_doc,
+             "record_pixel(scope, now_ns, encoder, salts, spool, ip=None, /)\n--\n\n"
+             "Record a ``/p.gif`` request whose parts are all cached: ``True`` once its row is\n"
+             "in the spool, ``None`` (nothing done) when the Python path must handle it.\n"
+             "``ip`` is the client address when it is not the scope's (read from a proxy header).");
+
+static PyObject *record_pixel(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "record_pixel() takes 5 or 6 arguments");
+        return NULL;
+    }
+    PyObject *given_ip = nargs == 6 ? args[5] : Py_None;
+    PyObject *scope = args[0], *encoder = args[2], *salts = args[3], *spool = args[4];
+    PyObject *agent_raw = NULL, *referer_raw = NULL, *host_raw = NULL;
+    PyObject *agent_key = NULL, *referer = NULL, *host = NULL, *key = NULL;
+    PyObject *pages = NULL, *agents = NULL, *site = NULL, *day = NULL, *known = NULL;
+    PyObject *page = NULL, *agent = NULL, *salt = NULL;
+    PyObject *result = NULL, *hashed_agent;
+    long long day_number, size = 0;
+    b2b_state state;
+    uint8_t stamp[8], digest[DIGEST_SIZE];
+    chunk chunks[5];
+    int status;
+
+    long long now_ns = PyLong_AsLongLong(args[1]);
+    if (now_ns < 0 || !PyDict_CheckExact(scope)) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (attr_ll(encoder, str_day_number, &day_number) < 0 || day_number != now_ns / NS_PER_DAY) {
+        Py_RETURN_NONE;
+    }
+
+    /* The headers, as dict(scope["headers"]) reads them: the last value of a name wins. */
+    PyObject *headers = PyDict_GetItemWithError(scope, str_headers);
+    if (headers == NULL || !(PyList_CheckExact(headers) || PyTuple_CheckExact(headers))) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(headers);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(headers, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2 ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(item, 0)) ||
+            !PyBytes_CheckExact(PyTuple_GET_ITEM(item, 1))) {
+            Py_RETURN_NONE;
+        }
+        PyObject *name = PyTuple_GET_ITEM(item, 0);
+        Py_ssize_t length = PyBytes_GET_SIZE(name);
+        const char *text = PyBytes_AS_STRING(name);
+        if (length == 10 && memcmp(text, "user-agent", 10) == 0) {
+            agent_raw = PyTuple_GET_ITEM(item, 1);
+        } else if (length == 7 && memcmp(text, "referer", 7) == 0) {
+            referer_raw = PyTuple_GET_ITEM(item, 1);
+        } else if (length == 4 && memcmp(text, "host", 4) == 0) {
+            host_raw = PyTuple_GET_ITEM(item, 1);
+        }
+    }
+    PyObject *query = PyDict_GetItemWithError(scope, str_query_string);
+    if (query == NULL) {
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+        query = empty_bytes;
+    } else if (!PyBytes_CheckExact(query)) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t ip_length;
+    const char *ip;
+    if (given_ip == Py_None) {
+        ip = client_address(scope, &ip_length);
+    } else if (PyUnicode_CheckExact(given_ip)) {
+        ip = PyUnicode_AsUTF8AndSize(given_ip, &ip_length);
+        if (ip == NULL) {
+            /* Lone surrogates: Python encodes them with surrogateescape. */
+            PyErr_Clear();
+        }
+    } else {
+        ip = NULL;
+    }
+    if (ip == NULL) {
+        Py_RETURN_NONE;
+    }
+    /* Held while the spool's lock may let other threads run (and touch the caches). */
+    Py_INCREF(query);
+    agent_key = capped(agent_raw, MAX_USER_AGENT);
+    referer = capped(referer_raw, MAX_REFERER);
+    host = capped(host_raw, MAX_HOST);
+    if (agent_key == NULL || referer == NULL || host == NULL) {
+        goto miss;
+    }
+
+    pages = attr_of(encoder, str_pages, &PyDict_Type);
+    agents = attr_of(encoder, str_agents, &PyDict_Type);
+    site = attr_of(encoder, str_site_bytes, &PyBytes_Type);
+    day = PyObject_GetAttr(encoder, str_day);
+    known = attr_of(salts, str_known, &PyDict_Type);
+    if (pages == NULL || agents == NULL || site == NULL || day == NULL || known == NULL) {
+        goto miss;
+    }
+    key = PyTuple_Pack(3, query, referer, host);
+    if (key == NULL) {
+        goto miss;
+    }
+    page = Py_XNewRef(PyDict_GetItemWithError(pages, key));
+    agent = Py_XNewRef(PyDict_GetItemWithError(agents, agent_key));
+    salt = Py_XNewRef(PyDict_GetItemWithError(known, day));
+    if (!is_part(page) || !is_part(agent) || salt == NULL || !PyBytes_CheckExact(salt) ||
+        PyBytes_GET_SIZE(salt) > B2B_MAX_KEY) {
+        goto miss;
+    }
+
+    if (cached_salt == NULL ||
+        (cached_salt != salt &&
+         (PyBytes_GET_SIZE(cached_salt) != PyBytes_GET_SIZE(salt) ||
+          memcmp(PyBytes_AS_STRING(cached_salt), PyBytes_AS_STRING(salt),
+                 (size_t)PyBytes_GET_SIZE(salt)) != 0))) {
+        b2b_init(&cached_state, DIGEST_SIZE, (const uint8_t *)PyBytes_AS_STRING(salt),
+                 (size_t)PyBytes_GET_SIZE(salt));
+        /* The message is never empty (the site's name ends with a NUL), so the key
+         * block is never the last one: compress it once per salt, not per request. */
+        if (cached_state.buflen == B2B_BLOCK) {
+            b2b_count(&cached_state, B2B_BLOCK);
+            b2b_compress(&cached_state, 0);
+            cached_state.buflen = 0;
+        }
+        Py_XSETREF(cached_salt, Py_NewRef(salt));
+    }
+    state = cached_state;
+    hashed_agent = PyTuple_GET_ITEM(agent, 0);
+    b2b_update(&state, (const uint8_t *)PyBytes_AS_STRING(site), (size_t)PyBytes_GET_SIZE(site));
+    b2b_update(&state, (const uint8_t *)ip, (size_t)ip_length);
+    b2b_update(&state, (const uint8_t *)"", 1);
+    b2b_update(&state, (const uint8_t *)PyBytes_AS_STRING(hashed_agent),
+               (size_t)PyBytes_GET_SIZE(hashed_agent));
+    b2b_final(&state, digest, DIGEST_SIZE);
+    store64_le(stamp, (uint64_t)(now_ns / 1000000));
+
+    /* The row: ts | page columns | visitor_hash | agent columns | tail columns. */
+    chunks[0] = (chunk){(const char *)stamp, 8};
+    chunks[1] = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(page, 0)),
+                        PyBytes_GET_SIZE(PyTuple_GET_ITEM(page, 0))};
+    chunks[2] = (chunk){(const char *)digest, DIGEST_SIZE};
+    chunks[3] = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(agent, 1)),
+                        PyBytes_GET_SIZE(PyTuple_GET_ITEM(agent, 1))};
+    chunks[4] = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(page, 1)),
+                        PyBytes_GET_SIZE(PyTuple_GET_ITEM(page, 1))};
+    for (int i = 0; i < 5; i++) {
+        size += chunks[i].size;
+    }
+    status = spool_append(spool, chunks, 5, size);
+    if (status < 0) {
+        goto cleanup;
+    }
+    result = Py_NewRef(status > 0 ? Py_True : Py_None);
+    goto cleanup;
+miss:
+    PyErr_Clear();
+    result = Py_NewRef(Py_None);
+cleanup:
+    Py_XDECREF(salt);
+    Py_XDECREF(agent);
+    Py_XDECREF(page);
+    Py_XDECREF(key);
+    Py_XDECREF(known);
+    Py_XDECREF(day);
+    Py_XDECREF(site);
+    Py_XDECREF(agents);
+    Py_XDECREF(pages);
+    Py_XDECREF(host);
+    Py_XDECREF(referer);
+    Py_XDECREF(agent_key);
+    Py_DECREF(query);
+    return result;
+}
+
+static PyMethodDef speedups_methods[] = {
+    {"record_pixel", (PyCFunction)(void (*)(void))record_pixel, METH_FASTCALL, record_pixel_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+PyDoc_STRVAR(module_doc, "Compiled accelerator of the page-view hot path (see beacon.pageviews).");
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "beacon._speedups",
+    .m_doc = module_doc,
+    .m_size = -1,
+    .m_methods = speedups_methods,
+};
+
+static int intern_names(void) {
+    struct {
+        PyObject **target;
+        const char *text;
+    } names[] = {
+        {&str_pages, "_pages"},
+        {&str_agents, "_agents"},
+        {&str_site_bytes, "_site_bytes"},
+        {&str_day_number, "_day_number"},
+        {&str_day, "_day"},
+        {&str_known, "_known"},
+        {&str_lock, "_lock"},
+        {&str_open, "_open"},
+        {&str_owner, "owner"},
+        {&str_stats, "stats"},
+        {&str_max_bytes, "max_bytes"},
+        {&str_max_line_bytes, "max_line_bytes"},
+        {&str_segment_max_bytes, "segment_max_bytes"},
+        {&str_size, "size"},
+        {&str_offsets, "offsets"},
+        {&str_rows, "rows"},
+        {&str_mapping, "mapping"},
+        {&str_bytes_used, "bytes_used"},
+        {&str_accepted, "accepted"},
+        {&str_dirty, "_dirty"},
+        {&str_acquire, "acquire"},
+        {&str_release, "release"},
+        {&str_headers, "headers"},
+        {&str_query_string, "query_string"},
+        {&str_client, "client"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        *names[i].target = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].target == NULL) {
+            return -1;
+        }
+    }
+    empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
+    return empty_bytes == NULL ? -1 : 0;
+}
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    if (intern_names() < 0) {
+        return NULL;
+    }
+    return PyModule_Create(&speedups_module);
+}

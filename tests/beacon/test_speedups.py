@@ -1,0 +1,451 @@
+"""The compiled page-view path writes exactly what the pure-Python path writes.
+
+``beacon._speedups.record_pixel`` records a cached ``/p.gif`` request in one
+call; these tests drive it and the Python path side by side with arbitrary
+headers, client addresses, salts and times, and compare the rows and the
+spool files byte for byte. The fallback (extension disabled or missing) is
+run in subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from beacon import Beacon
+from beacon.anonymize import FileSalts
+from beacon.events import EVENT_COLUMNS, read_row_binary
+from beacon.pageviews import PageviewEncoder, epoch_ns, pixel_recorder
+from beacon.spool import ROW_BINARY, Spool, SpoolDir, sealed_segments
+
+try:
+    from beacon import _speedups as speedups
+except ImportError:  # built without a C compiler: only the fallback is tested
+    speedups = None
+
+compiled_only = pytest.mark.skipif(speedups is None, reason="beacon._speedups is not built")
+
+SITE = "mypharm.fr"
+DAY = date(2026, 3, 28)
+DAY_START_NS = epoch_ns(datetime(DAY.year, DAY.month, DAY.day, tzinfo=UTC))
+NS_PER_DAY = 86_400 * 10**9
+CHROME = (
+    b"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    b"(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+
+header_names = st.sampled_from(
+    [b"user-agent", b"referer", b"host", b"cookie", b"User-Agent", b"x-forwarded-for", b"hos"]
+)
+
+
+def _oversized(*sizes: tuple[int, int]) -> st.SearchStrategy[bytes]:
+    """Bytes around the given lengths (the caps), built from a short random pattern."""
+    lengths = st.one_of(*(st.integers(low, high) for low, high in sizes))
+    return st.tuples(st.binary(min_size=1, max_size=4), lengths).map(
+        lambda found: (found[0] * found[1])[: found[1]]
+    )
+
+
+header_values = st.one_of(
+    st.binary(max_size=80),
+    st.sampled_from([CHROME, b"Googlebot/2.1 (+http://www.google.com/bot.html)", b"\xff\xfe\x80"]),
+    _oversized((250, 260), (505, 520), (4090, 4110)),
+    st.text(max_size=30).map(lambda text: f"https://{text}/a?b=c".encode()),
+)
+headers = st.lists(st.tuples(header_names, header_values), max_size=6)
+queries = st.one_of(
+    st.binary(max_size=60),
+    st.sampled_from(
+        [
+            b"",
+            b"u=%2Fproduits%3Futm_source%3Dnews&r=https%3A%2F%2Fwww.google.com%2F",
+            b"u=/a&k=event&n=signup&utm_campaign=spring",
+            b"u=%ff%fe&r=%zz",
+        ]
+    ),
+    _oversized((4090, 4110)),
+)
+clients = st.one_of(
+    st.none(),
+    st.just(()),
+    st.tuples(
+        st.one_of(
+            st.sampled_from(["192.0.2.5", "2001:db8::1", "", "\udcff\udcfe", "é"]),
+            st.text(max_size=12),
+        ),
+        st.integers(0, 65535),
+    ),
+)
+
+
+@dataclass
+class Request:
+    """One ``/p.gif`` request as the ASGI server hands it over, with its time."""
+
+    headers: list[tuple[bytes, bytes]]
+    query: bytes
+    client: tuple[str, int] | tuple[()] | None
+    now_ns: int
+    scope: dict[str, Any] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/p.gif",
+            "query_string": self.query,
+            "headers": self.headers,
+        }
+        if self.client is not None:
+            self.scope["client"] = self.client
+
+
+requests = st.lists(
+    st.builds(
+        Request, headers, queries, clients, st.integers(DAY_START_NS, DAY_START_NS + 2 * NS_PER_DAY)
+    ),
+    min_size=1,
+    max_size=6,
+).map(lambda found: sorted(found, key=lambda request: request.now_ns))
+
+
+def _python_path(
+    encoder: PageviewEncoder, salts: FileSalts, spool: Spool, request: Request
+) -> None:
+    """What ``Beacon._record_pixel`` does without the accelerator (no proxy, no consent)."""
+    values = dict(request.headers)
+    client = request.scope.get("client")
+    row = encoder.pixel_row(
+        request.now_ns,
+        salts,
+        client[0] if client else "",
+        values.get(b"user-agent", b"")[:512],
+        request.query,
+        values.get(b"referer", b"")[:4096],
+        values.get(b"host", b"")[:256],
+    )
+    assert spool.append(row)
+
+
+def _utf8(client: tuple[str, int] | tuple[()] | None) -> bool:
+    """Whether the client address encodes to UTF-8 (not so with lone surrogates)."""
+    try:
+        (client[0] if client else "").encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _spooled(spool_dir: SpoolDir) -> bytes:
+    spool_dir.close()
+    return b"".join(segment.read().data for segment in sealed_segments(spool_dir.path))
+
+
+@dataclass
+class Side:
+    """One encoder, salt source and spool: the compiled side or the Python side."""
+
+    encoder: PageviewEncoder
+    salts: FileSalts
+    spool_dir: SpoolDir
+    spool: Spool
+
+
+def _side(root: Path, salts_file: Path) -> Side:
+    spool_dir = SpoolDir(root)
+    return Side(
+        PageviewEncoder(SITE, [SITE]),
+        FileSalts(salts_file),
+        spool_dir,
+        spool_dir.spool("events", EVENT_COLUMNS, ROW_BINARY),
+    )
+
+
+def _sides(salts: list[bytes]) -> Iterator[tuple[Side, Side]]:
+    with tempfile.TemporaryDirectory(prefix="speedups-") as tmp:
+        root = Path(tmp)
+        salts_file = root / "daily-salts.json"
+        stored = {(DAY + timedelta(days=n)).isoformat(): salt.hex() for n, salt in enumerate(salts)}
+        salts_file.write_text(json.dumps(stored))
+        yield _side(root / "compiled", salts_file), _side(root / "python", salts_file)
+
+
+@compiled_only
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batch=requests,
+    salts=st.lists(st.binary(max_size=64), min_size=3, max_size=3),
+)
+def test_compiled_and_python_paths_spool_the_same_bytes(
+    batch: list[Request], salts: list[bytes]
+) -> None:
+    for compiled, python in _sides(salts):
+        recorder = pixel_recorder(compiled.salts)
+        assert recorder is speedups.record_pixel
+        for request in batch:
+            # The first time, a cache miss or a salt not yet read: the Python path.
+            for attempt in range(2):
+                status = recorder(
+                    request.scope, request.now_ns, compiled.encoder, compiled.salts, compiled.spool
+                )
+                if status is None:
+                    _python_path(compiled.encoder, compiled.salts, compiled.spool, request)
+                if attempt:
+                    # Everything is cached now; only an unencodable address is left to Python.
+                    assert status is (True if _utf8(request.client) else None)
+                _python_path(python.encoder, python.salts, python.spool, request)
+        compiled_bytes = _spooled(compiled.spool_dir)
+        assert compiled_bytes == _spooled(python.spool_dir)
+        assert compiled.spool_dir.stats == python.spool_dir.stats
+        assert len(list(read_row_binary(compiled_bytes))) == 2 * len(batch)
+
+
+@compiled_only
+def test_the_hash_is_the_keyed_blake2b_of_the_python_path() -> None:
+    """Inputs around BLAKE2b's 128-byte block, empty and long keys: the same digests."""
+    for size in (0, 1, 32, 63, 64):
+        for agent_size in (0, 90, 104, 105, 106, 232, 233, 400, 512, 600):
+            salts = [bytes(range(size)), b"\x01" * size, b""]
+            for compiled, python in _sides(salts):
+                request = Request(
+                    [(b"user-agent", b"A" * agent_size), (b"host", b"www.mypharm.fr")],
+                    b"u=/",
+                    ("198.51.100.7", 443),
+                    DAY_START_NS + 5,
+                )
+                _python_path(compiled.encoder, compiled.salts, compiled.spool, request)
+                assert speedups.record_pixel(
+                    request.scope, request.now_ns, compiled.encoder, compiled.salts, compiled.spool
+                )
+                _python_path(python.encoder, python.salts, python.spool, request)
+                _python_path(python.encoder, python.salts, python.spool, request)
+                assert _spooled(compiled.spool_dir) == _spooled(python.spool_dir)
+
+
+@compiled_only
+def test_everything_but_a_cached_request_is_left_to_python() -> None:
+    for compiled, _python in _sides([b"s" * 32, b"t" * 32, b"u" * 32]):
+        request = Request([(b"user-agent", CHROME)], b"u=/a", ("192.0.2.1", 1), DAY_START_NS)
+
+        def record(
+            scope: Any = request.scope, now_ns: int = request.now_ns, side: Side = compiled
+        ) -> bool | None:
+            return speedups.record_pixel(scope, now_ns, side.encoder, side.salts, side.spool)
+
+        assert record() is None  # nothing cached yet
+        _python_path(compiled.encoder, compiled.salts, compiled.spool, request)
+        assert record() is True
+        assert record(now_ns=request.now_ns + NS_PER_DAY) is None  # a new day
+        assert record(now_ns=-1) is None
+        assert record(scope={**request.scope, "query_string": "u=/a"}) is None
+        assert record(scope={**request.scope, "headers": [[b"user-agent", CHROME]]}) is None
+        assert record(scope={**request.scope, "client": ("192.0.2.1\udcff", 1)}) is None
+        assert record(scope={**request.scope, "client": 42}) is None
+        assert record(scope=list(request.scope.items())) is None
+        compiled.spool.close()  # no open segment: Python opens the next one
+        assert record() is None
+        _python_path(compiled.encoder, compiled.salts, compiled.spool, request)
+        assert record() is True
+        accepted = compiled.spool_dir.stats.accepted
+        compiled.spool_dir.stats.bytes_used = compiled.spool_dir.max_bytes  # spool full
+        assert record() is None
+        assert compiled.spool_dir.stats.accepted == accepted
+        compiled.spool_dir.close()
+        with pytest.raises(TypeError):
+            speedups.record_pixel(request.scope)  # type: ignore[call-arg]
+
+
+@compiled_only
+def test_other_salt_sources_take_the_python_path() -> None:
+    class FixedSalts:
+        def salt_for(self, day: date) -> bytes:
+            return b"fixed"
+
+        def refresh(self, now: datetime) -> None:
+            return None
+
+    assert pixel_recorder(FixedSalts()) is None
+
+
+def _fresh_beacon(root: Path, clock: Any, proxies: tuple[str, ...]) -> Beacon:
+    return Beacon(
+        f"chdb://{root / 'clickhouse'}",
+        site=SITE,
+        spool_dir=root / "spool",
+        ingest="external",
+        clock=clock,
+        trusted_proxies=proxies,
+    )
+
+
+async def _call(tracker: Beacon, scope: dict[str, Any]) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await tracker.app(scope, receive, send)
+    return sent
+
+
+def _beacon_spool(tracker: Beacon) -> bytes:
+    tracker.close(timeout=5.0)
+    return b"".join(
+        segment.read().data
+        for owner in (tracker.spool_root).iterdir()
+        if owner.name.startswith("w-")
+        for segment in sealed_segments(owner)
+    )
+
+
+@compiled_only
+@pytest.mark.parametrize("proxies", [(), ("*",)], ids=["direct", "behind-a-proxy"])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=requests)
+def test_the_beacon_spools_the_same_rows_with_and_without_the_accelerator(
+    proxies: tuple[str, ...], batch: list[Request]
+) -> None:
+    now = [batch[0].now_ns]
+
+    def clock() -> datetime:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=now[0] // 1000)
+
+    with tempfile.TemporaryDirectory(prefix="speedups-app-") as tmp:
+        compiled = _fresh_beacon(Path(tmp) / "compiled", clock, proxies)
+        assert compiled._fast_pixel is not None
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("beacon.app.pixel_recorder", lambda salts: None)
+            python = _fresh_beacon(Path(tmp) / "python", clock, proxies)
+        python.salts = compiled.salts  # one salt per day for both
+        for request in batch * 2:
+            now[0] = request.now_ns // 1000 * 1000
+            for tracker in (compiled, python):
+                sent = asyncio.run(_call(tracker, {**request.scope, "root_path": ""}))
+                assert sent[0]["status"] == 200
+        assert compiled.stats == python.stats
+        assert compiled.stats.recorded == 2 * len(batch)
+        assert _beacon_spool(compiled) == _beacon_spool(python)
+
+
+@compiled_only
+def test_behind_a_proxy_the_forwarded_address_is_hashed_in_c() -> None:
+    now_ns = DAY_START_NS + 3_600 * 10**9
+
+    def clock() -> datetime:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=now_ns // 1000)
+
+    recorded_in_c: list[object] = []
+
+    def counting(salts: Any) -> Any:
+        record = pixel_recorder(salts)
+        assert record is not None
+
+        def counted(*args: Any) -> bool | None:
+            done = record(*args)
+            recorded_in_c.append(args[5] if done else None)
+            return done
+
+        return counted
+
+    headers = [(b"user-agent", CHROME), (b"host", SITE.encode())]
+    proxied_scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/p.gif",
+        "query_string": b"u=/a",
+        "headers": [*headers, (b"x-forwarded-for", b"198.51.100.9, 203.0.113.7")],
+        "client": ("127.0.0.1", 40000),
+        "root_path": "",
+    }
+    direct_scope = {**proxied_scope, "headers": headers, "client": ("203.0.113.7", 40000)}
+    with tempfile.TemporaryDirectory(prefix="speedups-proxy-") as tmp:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr("beacon.app.pixel_recorder", counting)
+            proxied = _fresh_beacon(Path(tmp) / "proxied", clock, ("127.0.0.1",))
+            patch.setattr("beacon.app.pixel_recorder", lambda salts: None)
+            direct = _fresh_beacon(Path(tmp) / "direct", clock, ())
+        direct.salts = proxied.salts
+        for _ in range(2):
+            asyncio.run(_call(proxied, proxied_scope))
+            asyncio.run(_call(direct, direct_scope))
+        # The first request fills the caches in Python, the second is recorded in C
+        # with the right-most untrusted address of the chain.
+        assert recorded_in_c == [None, "203.0.113.7"]
+        assert _beacon_spool(proxied) == _beacon_spool(direct)
+
+
+_FALLBACK = textwrap.dedent(
+    """
+    import asyncio, logging, sys
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
+    {prelude}
+    from beacon import Beacon
+    from beacon.events import read_row_binary
+    from beacon.pageviews import SPEEDUPS
+    from beacon.spool import sealed_segments
+
+    tracker = Beacon("chdb://" + sys.argv[1] + "/ch", site="mypharm.fr",
+                     spool_dir=sys.argv[1] + "/spool", ingest="external")
+    scope = {{"type": "http", "method": "GET", "path": "/p.gif", "root_path": "",
+              "query_string": b"u=/fallback", "client": ("192.0.2.9", 1),
+              "headers": [(b"user-agent", b"Mozilla/5.0 Firefox/120.0")]}}
+
+    async def receive():
+        return {{"type": "http.request", "body": b""}}
+
+    async def send(message):
+        return None
+
+    for _ in range(3):
+        asyncio.run(tracker.app(scope, receive, send))
+    tracker.close()
+    rows = b"".join(s.read().data for owner in tracker.spool_root.iterdir()
+                    if owner.name.startswith("w-") for s in sealed_segments(owner))
+    print(SPEEDUPS, tracker.stats.recorded, [e.path for e in read_row_binary(rows)])
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("prelude", "environment", "logged"),
+    [
+        ("", {"BEACON_SPEEDUPS": "0"}, "BEACON_SPEEDUPS=0: page views take the pure-Python path"),
+        (
+            "sys.modules['beacon._speedups'] = None",
+            {},
+            "beacon._speedups is not built: page views take the pure-Python path",
+        ),
+    ],
+    ids=["disabled", "missing"],
+)
+def test_without_the_extension_the_python_path_records(
+    tmp_path: Path, prelude: str, environment: dict[str, str], logged: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _FALLBACK.format(prelude=prelude), str(tmp_path)],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert result.stdout.split() == ["False", "3", "['/fallback',", "'/fallback',", "'/fallback']"]
+    assert logged in result.stderr
