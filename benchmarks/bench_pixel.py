@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from loopback import BIN, free_port, uvicorn_command, wait_port
+from loopback import BIN, free_port, tree_cpu_seconds, uvicorn_command, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,31 +59,6 @@ def _server(kind: str, app: str, port: int) -> list[str]:
     ]
 
 
-def _tree_cpu_seconds(root: int) -> float:
-    """User + system CPU seconds used so far by process ``root`` and its descendants."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        pid = int(entry.name)
-        parents[pid] = int(fields[1])
-        times[pid] = (int(fields[11]) + int(fields[12])) / tick
-    total = 0.0
-    for pid, used in times.items():
-        walk = pid
-        while walk > 1 and walk != root:
-            walk = parents.get(walk, 0)
-        if walk == root:
-            total += used
-    return total
-
-
 def measure(
     kind: str, app: str, seconds: int, bench_dir: Path, extra_env: dict[str, str] | None = None
 ) -> tuple[float, float]:
@@ -99,14 +74,14 @@ def measure(
             check=True,
             capture_output=True,
         )
-        cpu_before = _tree_cpu_seconds(server.pid)
+        cpu_before = tree_cpu_seconds(server.pid)
         result = subprocess.run(
             ["wrk", "-t1", "-c32", f"-d{seconds}s", "-H", f"User-Agent: {USER_AGENT}", url],
             check=True,
             capture_output=True,
             text=True,
         )
-        cpu = _tree_cpu_seconds(server.pid) - cpu_before
+        cpu = tree_cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=30)
