@@ -401,30 +401,36 @@ class Beacon:
             await self.router(scope, receive, send)
 
     def _record_pixel(self, scope: Scope) -> None:
+        raw_headers = scope["headers"]
+        # The address read from a trusted proxy's header, worked out once for both paths.
+        ip = None
+        if self._read_proxy_header:
+            client = scope.get("client")
+            ip = client_ip(client[0] if client else "", raw_headers, self.proxies)
+        now_ns = self._clock_ns()
         fast = self._fast_pixel
         spool = self._events
-        if fast is not None and spool is not None:
-            ip = None
-            if self._read_proxy_header:
-                client = scope.get("client")
-                ip = client_ip(client[0] if client else "", scope["headers"], self.proxies)
-            if fast(scope, self._clock_ns(), self._encoder, self.salts, spool, ip):
-                self.stats.recorded += 1
-                return
-        raw_headers = scope["headers"]
+        if (
+            fast is not None
+            and spool is not None
+            and fast(scope, now_ns, self._encoder, self.salts, spool, ip)
+        ):
+            self.stats.recorded += 1
+            return
         if self.analytics_requires_consent and not self.consent_allows(
             scope, _cookie_header(raw_headers)
         ):
             self.stats.not_consented += 1
             return
+        if ip is None:
+            client = scope.get("client")
+            ip = client[0] if client else ""
         headers = dict(raw_headers)
-        client = scope.get("client")
-        peer = client[0] if client else ""
         get = headers.get
         row = self._encoder.pixel_row(
-            self._clock_ns(),
+            now_ns,
             self.salts,
-            client_ip(peer, raw_headers, self.proxies) if self._read_proxy_header else peer,
+            ip,
             get(b"user-agent", b"")[:512],
             scope.get("query_string", b""),
             get(b"referer", b"")[:_MAX_HEADER],
