@@ -1,7 +1,8 @@
 """Throughput cost of the consent layer (banner injection + gating) on a Starlette site.
 
 The same Starlette app is served bare and behind ``ConsentMiddleware`` by two
-servers of the same kind (uvicorn with httptools + uvloop) on loopback ports,
+servers of the same kind (uvicorn with httptools + uvloop, or ``--server
+granian``) on loopback ports,
 and loaded in turn by ``wrk -t1 -c32`` (keep-alive, no cookie: a first visit,
 so the banner is injected). Every round starts a fresh pair of servers and
 measures each route on both back to back, in alternating order, so that each
@@ -19,11 +20,12 @@ the machine. Routes:
 * ``/api/products.json``: a JSON answer (passed through untouched).
 
     .venv/bin/python benchmarks/bench_gating.py [--rounds 7] [--seconds 2]
-        [--route /tagged ...] [--against bare]
+        [--route /tagged ...] [--against bare|passthrough] [--server granian]
 
 ``--against bare`` serves the bare site twice: the ratios it prints are how
 far two identical servers differ on the machine, the noise floor of the
-others.
+others. ``--against passthrough`` puts the site behind a middleware that
+only calls the next app: what adding any pure ASGI middleware costs.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import sys
 import time
 from pathlib import Path
 
-from loopback import free_port, tree_cpu_seconds, uvicorn_command, wait_port
+from loopback import SERVERS, free_port, server_command, tree_cpu_seconds, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = ("/tagged", "/tagged-unique", "/first-party", "/api/products.json")
@@ -60,10 +62,10 @@ def _wrk(url: str, seconds: int) -> tuple[float, int]:
     return float(rate.group(1)), int(count.group(1))
 
 
-def serve(app: str) -> tuple[subprocess.Popen[bytes], int]:
-    """A fresh uvicorn process serving ``benchmarks.gating_apps:{app}``, and its port."""
+def serve(app: str, kind: str = "uvicorn") -> tuple[subprocess.Popen[bytes], int]:
+    """A fresh ``kind`` server serving ``benchmarks.gating_apps:{app}``, and its port."""
     port = free_port()
-    command = uvicorn_command(f"benchmarks.gating_apps:{app}", port)
+    command = server_command(kind, f"benchmarks.gating_apps:{app}", port)
     server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_port(port)
@@ -119,7 +121,11 @@ def gating_share(repeat: int = 200) -> list[tuple[str, float, float, float]]:
 
 
 def _round(
-    apps: tuple[str, str], routes: tuple[str, ...], order: tuple[int, int], seconds: int
+    apps: tuple[str, str],
+    routes: tuple[str, ...],
+    order: tuple[int, int],
+    seconds: int,
+    kind: str = "uvicorn",
 ) -> dict[str, tuple[Sample, Sample]]:
     """One round on a fresh pair of servers: each route on both, back to back in ``order``.
 
@@ -130,7 +136,7 @@ def _round(
     servers: list[tuple[subprocess.Popen[bytes], int]] = []
     try:
         for app in apps:
-            servers.append(serve(app))
+            servers.append(serve(app, kind))
             for route in routes:
                 _wrk(f"http://127.0.0.1:{servers[-1][1]}{route}", 1)
         found: dict[str, tuple[Sample, Sample]] = {}
@@ -151,11 +157,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument(
         "--against",
-        choices=("consent", "bare"),
+        choices=("consent", "bare", "passthrough"),
         default="consent",
-        help="the second server: the site with the middleware, or a second bare one"
-        " (how far two identical servers differ on this machine)",
+        help="the second server: the site with the middleware, a second bare one"
+        " (how far two identical servers differ on this machine), or the site behind"
+        " a middleware that only calls the next app (what any middleware costs)",
     )
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     parser.add_argument("--route", action="append", choices=ROUTES, help="default: all")
     args = parser.parse_args()
     routes = tuple(args.route or ROUTES)
@@ -163,10 +171,16 @@ def main() -> None:
     runs: list[dict[str, list[Sample]]] = [{route: [] for route in routes} for _ in apps]
     for index in range(args.rounds):
         order = (0, 1) if index % 2 == 0 else (1, 0)
-        for route, samples in _round(apps, routes, order, args.seconds).items():
+        for route, samples in _round(apps, routes, order, args.seconds, args.server).items():
             for side in (0, 1):
                 runs[side][route].append(samples[side])
-    second = "with ConsentMiddleware" if args.against == "consent" else "second bare server"
+    second = {
+        "consent": "with ConsentMiddleware",
+        "bare": "second bare server",
+        "passthrough": "with a pass-through middleware",
+    }[args.against]
+    print(f"Server: {args.server}.")
+    print()
     print(
         f"| route | bare Starlette (req/s) | {second} (req/s) | ratio"
         f" | server CPU µs/request, bare | {second} | CPU ratio |"

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from loopback import BIN, free_port, tree_cpu_seconds, uvicorn_command, wait_port
+from loopback import BIN, free_port, server_command, tree_cpu_seconds, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,30 +42,15 @@ USER_AGENT = (
 PATH = "/p.gif?u=%2Fproduits%3Futm_source%3Dnews&r=https%3A%2F%2Fwww.google.com%2F"
 
 
-def _server(kind: str, app: str, port: int) -> list[str]:
-    target = f"benchmarks.pixel_apps:{app}"
-    if kind == "uvicorn":
-        return uvicorn_command(target, port)
-    return [
-        str(BIN / "granian"),
-        "--interface",
-        "asgi",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-ws",
-        target,
-    ]
-
-
 def measure(
     kind: str, app: str, seconds: int, bench_dir: Path, extra_env: dict[str, str] | None = None
 ) -> tuple[float, float]:
     """(requests per second, server CPU µs per request) of one wrk run on a fresh server."""
     port = free_port()
     env = {**os.environ, "BENCH_DIR": str(bench_dir), "PYTHONPATH": str(ROOT), **(extra_env or {})}
-    server = subprocess.Popen(_server(kind, app, port), cwd=ROOT, env=env)
+    server = subprocess.Popen(
+        server_command(kind, f"benchmarks.pixel_apps:{app}", port), cwd=ROOT, env=env
+    )
     try:
         wait_port(port)
         url = f"http://127.0.0.1:{port}{PATH}"

@@ -1,7 +1,9 @@
 """The two ASGI apps compared by ``bench_gating.py``: a Starlette site, bare and with consent.
 
-Served by ``uvicorn benchmarks.gating_apps:bare`` / ``:consent``. Both answer
-the same three routes:
+Served by ``uvicorn benchmarks.gating_apps:bare`` / ``:consent`` (and
+``:passthrough``, the site behind a middleware that only calls the next app:
+what any pure ASGI middleware costs at the least). All answer the same
+routes:
 
 * ``/tagged``: a 30 KB product page with the usual third-party tags
   (Google Analytics, Meta pixel, a YouTube embed, social links);
@@ -20,10 +22,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mypharm_consent import Category, ConsentConfig, ConsentMiddleware
 
-__all__ = ["FIRST_PARTY", "PRODUCTS", "TAGGED", "bare", "consent"]
+__all__ = ["FIRST_PARTY", "PRODUCTS", "TAGGED", "PassThrough", "bare", "consent", "passthrough"]
 
 _HEAD = """<!doctype html>
 <html lang="fr">
@@ -164,3 +167,18 @@ bare = _site()
 #: The same site behind :class:`~mypharm_consent.ConsentMiddleware`.
 consent = _site()
 consent.add_middleware(ConsentMiddleware, config=CONFIG)
+
+
+class PassThrough:
+    """A pure ASGI middleware that does nothing but call the next app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
+#: The same site behind :class:`PassThrough`: the floor of any middleware's cost.
+passthrough = _site()
+passthrough.add_middleware(PassThrough)

@@ -8,7 +8,15 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["BIN", "free_port", "tree_cpu_seconds", "uvicorn_command", "wait_port"]
+__all__ = [
+    "BIN",
+    "SERVERS",
+    "free_port",
+    "server_command",
+    "tree_cpu_seconds",
+    "uvicorn_command",
+    "wait_port",
+]
 
 #: The virtual environment's scripts (uvicorn, granian).
 BIN = Path(sys.executable).parent
@@ -29,6 +37,33 @@ def uvicorn_command(target: str, port: int, *options: str) -> list[str]:
         "httptools",
         "--loop",
         "uvloop",
+    ]
+
+
+#: The servers the benchmarks can run an app on.
+SERVERS = ("uvicorn", "granian")
+
+
+def server_command(kind: str, target: str, port: int) -> list[str]:
+    """``kind`` (one of :data:`SERVERS`) serving the ASGI app ``target`` on ``port``, quiet.
+
+    uvicorn as :func:`uvicorn_command` runs it; granian with its ASGI
+    interface, one worker, no websockets.
+    """
+    if kind == "uvicorn":
+        return uvicorn_command(target, port)
+    if kind != "granian":
+        raise ValueError(f"unknown server {kind!r}: one of {', '.join(SERVERS)}")
+    return [
+        str(BIN / "granian"),
+        "--interface",
+        "asgi",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-ws",
+        target,
     ]
 
 

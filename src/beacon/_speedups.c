@@ -11,6 +11,8 @@
  * miss, a new day, a salt not settled yet, no open segment or one that is
  * full, a cap reached, an unexpected type), it changes nothing and returns
  * None: the Python path then does the work, as the definition of the row.
+ * A Recorder is record_pixel() bound to one beacon's clock, encoder, salts
+ * and spool, called with the scope alone (the beacon's hot path).
  *
  * BLAKE2b below is written from RFC 7693 ("The BLAKE2 Cryptographic Hash and
  * Message Authentication Code"), whose reference implementation is
@@ -22,6 +24,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -379,13 +382,10 @@ PyDoc_STRVAR(record_pixel_doc,
              "in the spool, ``None`` (nothing done) when the Python path must handle it.\n"
              "``ip`` is the client address when it is not the scope's (read from a proxy header).");
 
-static PyObject *record_pixel(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 && nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "record_pixel() takes 5 or 6 arguments");
-        return NULL;
-    }
-    PyObject *given_ip = nargs == 6 ? args[5] : Py_None;
-    PyObject *scope = args[0], *encoder = args[2], *salts = args[3], *spool = args[4];
+/* The work of record_pixel() and of a Recorder's call: True (a new reference) once the
+ * row is in the spool, None when the Python path must handle the request, NULL on error. */
+static PyObject *record(PyObject *scope, PyObject *now, PyObject *encoder, PyObject *salts,
+                        PyObject *spool, PyObject *given_ip) {
     PyObject *agent_raw = NULL, *referer_raw = NULL, *host_raw = NULL;
     PyObject *agent_key = NULL, *referer = NULL, *host = NULL, *key = NULL;
     PyObject *pages = NULL, *agents = NULL, *site = NULL, *day = NULL, *known = NULL;
@@ -397,7 +397,7 @@ static PyObject *record_pixel(PyObject *module, PyObject *const *args, Py_ssize_
     chunk chunks[5];
     int status;
 
-    long long now_ns = PyLong_AsLongLong(args[1]);
+    long long now_ns = PyLong_AsLongLong(now);
     if (now_ns < 0 || !PyDict_CheckExact(scope)) {
         PyErr_Clear();
         Py_RETURN_NONE;
@@ -550,6 +550,110 @@ cleanup:
     return result;
 }
 
+static PyObject *record_pixel(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 5 && nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "record_pixel() takes 5 or 6 arguments");
+        return NULL;
+    }
+    return record(args[0], args[1], args[2], args[3], args[4], nargs == 6 ? args[5] : Py_None);
+}
+
+/* ---- Recorder: record_pixel() with its clock, encoder, salts and spool bound --- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *clock, *encoder, *salts, *spool;
+    vectorcallfunc vectorcall;
+} Recorder;
+
+static PyObject *recorder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                                     PyObject *kwnames) {
+    Recorder *recorder = (Recorder *)self;
+    if (PyVectorcall_NARGS(nargsf) != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "a Recorder takes one argument, the ASGI scope");
+        return NULL;
+    }
+    PyObject *now = PyObject_CallNoArgs(recorder->clock);
+    if (now == NULL) {
+        return NULL;
+    }
+    PyObject *result =
+        record(args[0], now, recorder->encoder, recorder->salts, recorder->spool, Py_None);
+    Py_DECREF(now);
+    return result;
+}
+
+static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    PyObject *clock, *encoder, *salts, *spool;
+    static char *keywords[] = {"clock_ns", "encoder", "salts", "spool", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOO:Recorder", keywords, &clock, &encoder,
+                                     &salts, &spool)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(clock)) {
+        PyErr_SetString(PyExc_TypeError, "clock_ns must be callable");
+        return NULL;
+    }
+    Recorder *self = (Recorder *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->clock = Py_NewRef(clock);
+    self->encoder = Py_NewRef(encoder);
+    self->salts = Py_NewRef(salts);
+    self->spool = Py_NewRef(spool);
+    self->vectorcall = recorder_vectorcall;
+    return (PyObject *)self;
+}
+
+static int recorder_traverse(Recorder *self, visitproc visit, void *arg) {
+    Py_VISIT(self->clock);
+    Py_VISIT(self->encoder);
+    Py_VISIT(self->salts);
+    Py_VISIT(self->spool);
+    return 0;
+}
+
+static int recorder_clear(Recorder *self) {
+    Py_CLEAR(self->clock);
+    Py_CLEAR(self->encoder);
+    Py_CLEAR(self->salts);
+    Py_CLEAR(self->spool);
+    return 0;
+}
+
+static void recorder_dealloc(Recorder *self) {
+    PyObject_GC_UnTrack(self);
+    recorder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef recorder_members[] = {
+    {"spool", T_OBJECT, offsetof(Recorder, spool), READONLY, "The spool the rows go to."},
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(Recorder, vectorcall), READONLY},
+    {NULL},
+};
+
+PyDoc_STRVAR(recorder_doc,
+             "Recorder(clock_ns, encoder, salts, spool)\n--\n\n"
+             "record_pixel() bound to a beacon's clock, encoder, salts and spool: called with\n"
+             "an ASGI scope, it reads ``clock_ns()`` and records the request as record_pixel()\n"
+             "does (``True`` once in the spool, ``None`` when the Python path must handle it).");
+
+static PyTypeObject RecorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.Recorder",
+    .tp_doc = recorder_doc,
+    .tp_basicsize = sizeof(Recorder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = recorder_new,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Recorder, vectorcall),
+    .tp_traverse = (traverseproc)recorder_traverse,
+    .tp_clear = (inquiry)recorder_clear,
+    .tp_dealloc = (destructor)recorder_dealloc,
+    .tp_members = recorder_members,
+};
+
 static PyMethodDef speedups_methods[] = {
     {"record_pixel", (PyCFunction)(void (*)(void))record_pixel, METH_FASTCALL, record_pixel_doc},
     {NULL, NULL, 0, NULL},
@@ -610,5 +714,16 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (intern_names() < 0) {
         return NULL;
     }
-    return PyModule_Create(&speedups_module);
+    if (PyType_Ready(&RecorderType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&speedups_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "Recorder", (PyObject *)&RecorderType) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -1,6 +1,6 @@
 """Types of the compiled accelerator of the page-view hot path (see :mod:`beacon.pageviews`)."""
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from beacon.anonymize import SaltSource
@@ -20,3 +20,14 @@ def record_pixel(
 
     ``ip`` replaces the scope's client address (the address read from a trusted proxy's header).
     """
+
+class Recorder:
+    """:func:`record_pixel` bound to a beacon's clock, encoder, salts and spool."""
+
+    spool: Spool
+
+    def __init__(
+        self, clock_ns: Callable[[], int], encoder: PageviewEncoder, salts: SaltSource, spool: Spool
+    ) -> None: ...
+    def __call__(self, scope: MutableMapping[str, Any], /) -> bool | None:
+        """Record the request as :func:`record_pixel` does, at ``clock_ns()``."""

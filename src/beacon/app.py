@@ -90,7 +90,15 @@ from beacon.events import EVENT_COLUMNS, PixelEvent
 from beacon.exceptions import ConfigurationError, StoreError
 from beacon.flusher import Flusher
 from beacon.migrations import DEFAULT_RETENTION_MONTHS, migrate
-from beacon.pageviews import PageHit, PageviewEncoder, epoch_ns, page_event, pixel_recorder
+from beacon.pageviews import (
+    BoundPixelRecorder,
+    PageHit,
+    PageviewEncoder,
+    bound_pixel_recorder,
+    epoch_ns,
+    page_event,
+    pixel_recorder,
+)
 from beacon.spool import ROW_BINARY, TAB_SEPARATED, Spool, SpoolDir
 from beacon.store import Store
 
@@ -117,11 +125,14 @@ TRANSPARENT_GIF = (
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
 )
 _NO_STORE = (b"cache-control", b"no-store, max-age=0")
+# No ``X-Content-Type-Options: nosniff`` here: the body is always the same
+# valid GIF, which no sniffing can read as anything else, and the header
+# would cost every page view 31 bytes and the server's validation of one
+# more header (beacon.js, a script, does carry it).
 _GIF_HEADERS = (
     (b"content-type", b"image/gif"),
     (b"content-length", b"43"),
     _NO_STORE,
-    (b"x-content-type-options", b"nosniff"),
 )
 _EMPTY_HEADERS = ((b"content-length", b"0"), _NO_STORE)
 _MAX_QUERY = 4096
@@ -277,6 +288,8 @@ class Beacon:
         self.flusher: Flusher | None = None
         self._spool_dir: SpoolDir | None = None
         self._events: Spool | None = None
+        # The compiled path bound to this process's spool (set when it opens).
+        self._record_fast: BoundPixelRecorder | None = None
         self._start_lock = threading.Lock()
         self._prepare_lock = threading.Lock()
         self._housekeeper: threading.Thread | None = None
@@ -367,7 +380,13 @@ class Beacon:
                 # The hot path, inline: record, then the GIF.
                 self.stats.requests += 1
                 try:
-                    self._record_pixel(scope)
+                    record = self._record_fast
+                    if record is None:
+                        self._record_pixel(scope)
+                    elif record(scope):
+                        self.stats.recorded += 1
+                    else:
+                        self._record_pixel(scope, compiled=False)
                 except Exception as exc:
                     self.stats.bad_requests += 1
                     # Only the type: a message or traceback could quote the request.
@@ -400,7 +419,8 @@ class Beacon:
         else:
             await self.router(scope, receive, send)
 
-    def _record_pixel(self, scope: Scope) -> None:
+    def _record_pixel(self, scope: Scope, *, compiled: bool = True) -> None:
+        """Record a ``/p.gif`` request: compiled path first (unless ``compiled`` is false)."""
         raw_headers = scope["headers"]
         # The address read from a trusted proxy's header, worked out once for both paths.
         ip = None
@@ -411,7 +431,8 @@ class Beacon:
         fast = self._fast_pixel
         spool = self._events
         if (
-            fast is not None
+            compiled
+            and fast is not None
             and spool is not None
             and fast(scope, now_ns, self._encoder, self.salts, spool, ip)
         ):
@@ -555,6 +576,10 @@ class Beacon:
             )
             self._spool_dir.start()
             self._events = self._spool_dir.spool(EVENTS_TABLE, EVENT_COLUMNS, ROW_BINARY)
+            if self._fast_pixel is not None and not self._read_proxy_header:
+                self._record_fast = bound_pixel_recorder(
+                    self._clock_ns, self._encoder, self.salts, self._events
+                )
             self._stop.clear()
             self._housekeeper = threading.Thread(
                 target=self._housekeep, name="beacon-housekeeper", daemon=True
@@ -566,6 +591,7 @@ class Beacon:
         """In a forked child: the parent's spool, threads and store are not ours."""
         self._spool_dir = None
         self._events = None
+        self._record_fast = None
         self.flusher = None
         self._housekeeper = None
         # Locks held by the parent's threads at fork time would never be released here.
@@ -639,6 +665,7 @@ class Beacon:
             self._spool_dir.release()
             self._spool_dir = None
             self._events = None
+            self._record_fast = None
         self._started = False
 
     async def startup(self) -> None:

@@ -6,6 +6,12 @@ Each segment is inserted with one ``raw_insert`` in its own format
 process died between the acknowledgement and the deletion) is counted once.
 A segment file is deleted only after ClickHouse acknowledged the insert.
 
+Up to ``workers`` segments (default 2) are inserted at once, each from a
+thread of its own: ClickHouse parses, sorts and aggregates an insert on one
+core, so two at a time keep both cores of a small machine busy
+(``benchmarks/bench_flusher.py``). Segments are independent (each carries
+its own deduplication token), so their order does not matter.
+
 While ClickHouse is down, inserts are retried with exponential backoff
 (0.5 s doubling up to 30 s) and the segments stay on disk. A segment
 ClickHouse cannot parse is moved to ``ROOT/rejected/`` and counted, so one bad
@@ -21,6 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +53,7 @@ _DATA_ERRORS = (
 
 @dataclass
 class FlusherStats:
-    """Counters of a flusher (plain ints, updated in place by its thread)."""
+    """Counters of a flusher (plain ints, updated in place under its lock)."""
 
     flushed_segments: int = 0
     flushed_rows: int = 0
@@ -72,6 +79,7 @@ class Flusher:
     segments are sealed on :meth:`stop`). Directories of dead processes are
     always claimed; ``include_live`` also takes the sealed segments of live
     processes (``beacon ingest``, for workers that do not own the store).
+    ``workers`` segments are inserted at once (at least 1).
     """
 
     def __init__(
@@ -83,8 +91,12 @@ class Flusher:
         include_live: bool = False,
         tick: float = 0.25,
         max_backoff: float = 30.0,
+        workers: int = 2,
     ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self.store = store
+        self.workers = workers
         self.roots = [Path(r).resolve() for r in roots]
         self.own = own
         self.include_live = include_live
@@ -96,6 +108,8 @@ class Flusher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._drain_lock = threading.Lock()
+        self._stats_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         self._settings: dict[str, int | str] = {
             "deduplicate_blocks_in_dependent_materialized_views": 1,
             # Parse a segment in 1 MiB chunks on two threads: about 1.4x the
@@ -116,7 +130,8 @@ class Flusher:
             contents = segment.read()
         except FileNotFoundError:
             return 0
-        self.stats.torn_bytes += contents.dropped_bytes
+        with self._stats_lock:
+            self.stats.torn_bytes += contents.dropped_bytes
         rows = contents.rows
         if rows:
             self.store.raw_insert(
@@ -128,8 +143,9 @@ class Flusher:
             )
         with contextlib.suppress(FileNotFoundError):
             segment.path.unlink()
-        self.stats.flushed_segments += 1
-        self.stats.flushed_rows += rows
+        with self._stats_lock:
+            self.stats.flushed_segments += 1
+            self.stats.flushed_rows += rows
         return rows
 
     def _segments(self, root: Path, orphans: list[Path]) -> list[Segment]:
@@ -152,12 +168,26 @@ class Flusher:
                 with claim_orphans(root, exclude=exclude) as orphans:
                     segments = self._segments(root, orphans)
                     self.stats.pending_segments = len(segments)
-                    for segment in segments:
-                        if not self._flush(segment, root):
+                    for start in range(0, len(segments), self.workers):
+                        batch = segments[start : start + self.workers]
+                        if not all(self._flush_all(batch, root)):
+                            self._backoff = min(self.max_backoff, max(0.5, self._backoff * 2))
+                            logger.warning(
+                                "flush failed, retrying in %.1f s: %s",
+                                self._backoff,
+                                self.stats.last_error,
+                            )
                             return False
-                        self.stats.pending_segments -= 1
             self._backoff = 0.0
             return True
+
+    def _flush_all(self, batch: list[Segment], root: Path) -> list[bool]:
+        """Flush the segments of ``batch`` at once; whether each went in (or was rejected)."""
+        if len(batch) == 1:
+            return [self._flush(batch[0], root)]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="beacon-insert")
+        return list(self._pool.map(lambda segment: self._flush(segment, root), batch))
 
     def _flush(self, segment: Segment, root: Path) -> bool:
         try:
@@ -168,18 +198,21 @@ class Flusher:
         except Exception as exc:
             if is_data_error(exc):
                 moved = reject(segment, root)
-                self.stats.rejected_segments += 1
+                with self._stats_lock:
+                    self.stats.rejected_segments += 1
+                    self.stats.pending_segments -= 1
                 logger.error("segment rejected by ClickHouse, kept in %s: %s", moved, exc)
                 return True
             self._failed(exc)
             return False
+        with self._stats_lock:
+            self.stats.pending_segments -= 1
         return True
 
     def _failed(self, exc: BaseException) -> None:
-        self.stats.flush_failures += 1
-        self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        self._backoff = min(self.max_backoff, max(0.5, self._backoff * 2))
-        logger.warning("flush failed, retrying in %.1f s: %s", self._backoff, exc)
+        with self._stats_lock:
+            self.stats.flush_failures += 1
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
 
     def wake(self) -> None:
         """Ask the flusher thread to run a pass now (e.g. after a segment was sealed)."""
@@ -212,10 +245,15 @@ class Flusher:
             self._thread = None
         if self.own is not None and not self.own.closed:
             self.own.close()
-        while True:
-            if self.drain_once():
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            time.sleep(min(self._backoff, remaining))
+        try:
+            while True:
+                if self.drain_once():
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(self._backoff, remaining))
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None

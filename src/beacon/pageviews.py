@@ -9,8 +9,10 @@ Compiled accelerator
 The optional C extension ``beacon._speedups`` (built at install time when a
 C compiler is available) records a ``/p.gif`` request whose parts are all
 cached in one call: headers, cache look-ups, keyed hash, row, append to the
-spool (see :func:`pixel_recorder`). It hands every other case (a cache miss,
-a new day, a salt not settled yet, a segment to open) back to the
+spool (see :func:`pixel_recorder`, and :func:`bound_pixel_recorder` for the
+same call bound to one beacon's clock, encoder, salts and spool). It hands
+every other case (a cache miss, a new day, a salt not settled yet, a
+segment to open) back to the
 pure-Python path of :meth:`PageviewEncoder.pixel_row`, which stays the
 definition of the row and is used alone when the extension is missing or
 when the environment variable ``BEACON_SPEEDUPS`` is ``0`` at import.
@@ -47,9 +49,11 @@ __all__ = [
     "CLIENT_KINDS",
     "MAX_NAME_LENGTH",
     "SPEEDUPS",
+    "BoundPixelRecorder",
     "PageHit",
     "PageviewEncoder",
     "PixelRecorder",
+    "bound_pixel_recorder",
     "epoch_ns",
     "hit_from_query",
     "page_event",
@@ -65,6 +69,10 @@ PixelRecorder = Callable[
     [MutableMapping[str, Any], int, "PageviewEncoder", SaltSource, "Spool", str | None],
     bool | None,
 ]
+#: A :data:`PixelRecorder` bound to one beacon's clock (nanoseconds since the
+#: epoch), encoder, salts and spool, called with the ASGI scope alone (the
+#: client address is the scope's).
+BoundPixelRecorder = Callable[[MutableMapping[str, Any]], bool | None]
 
 
 def _load_speedups() -> PixelRecorder | None:
@@ -271,6 +279,21 @@ def pixel_recorder(salts: SaltSource) -> PixelRecorder | None:
     if _record_pixel is None or type(salts).salt_for not in _SETTLED_SALT_LOOKUPS:
         return None
     return _record_pixel
+
+
+def bound_pixel_recorder(
+    clock_ns: Callable[[], int], encoder: PageviewEncoder, salts: SaltSource, spool: Spool
+) -> BoundPixelRecorder | None:
+    """:func:`pixel_recorder` bound to its arguments: one call per request, the scope alone.
+
+    Saves the hot path the look-ups of the four on every request; ``None``
+    whenever :func:`pixel_recorder` is.
+    """
+    if pixel_recorder(salts) is None:
+        return None
+    from beacon._speedups import Recorder
+
+    return Recorder(clock_ns, encoder, salts, spool)
 
 
 _SETTLED_SALT_LOOKUPS = (StoreSalts.salt_for, FileSalts.salt_for)

@@ -25,9 +25,12 @@ when started with ``make demo`` or ``uvicorn`` from there).
 
 The clickhouse-connect client is synchronous (chDB has no async client), so
 :class:`Store` methods block: call them from a worker thread
-(``anyio.to_thread.run_sync``), never on the event loop. Calls are serialized
-by a lock for the embedded engine; the HTTP client is used without a session
-so concurrent calls are safe.
+(``anyio.to_thread.run_sync``), never on the event loop. Queries and
+statements on the embedded engine are serialized by a lock; its inserts
+(:meth:`Store.raw_insert`) each borrow a connection of their own to the
+same engine, so that several run at once on several cores (the flusher
+inserts two segments at a time) and none waits for a query. The HTTP
+client is used without a session, so concurrent calls are safe.
 """
 
 from __future__ import annotations
@@ -349,6 +352,9 @@ class Store:
         self._call_lock: threading.Lock | None = (
             threading.Lock() if self.location.kind == "chdb" else None
         )
+        # Embedded engine only: idle connections for inserts, one per insert in flight.
+        self._insert_clients: list[Any] = []
+        self._insert_lock = threading.Lock()
 
     @property
     def database(self) -> str:
@@ -418,15 +424,52 @@ class Store:
         fmt: str = "TabSeparated",
         settings: Mapping[str, Any] | None = None,
     ) -> None:
-        """Insert ``data`` (already in ``fmt``) into ``table`` as one block."""
-        self._call("raw_insert", table, list(columns), data, settings=dict(settings or {}), fmt=fmt)
+        """Insert ``data`` (already in ``fmt``) into ``table`` as one block.
+
+        Into the embedded engine, each insert in flight has a connection of
+        its own (opened on first need, kept for the next), so that inserts
+        from several threads run in parallel.
+        """
+        arguments = (table, list(columns), data)
+        options = {"settings": dict(settings or {}), "fmt": fmt}
+        if self._call_lock is None:
+            self._call("raw_insert", *arguments, **options)
+            return
+        client = self._borrow_insert_client()
+        try:
+            client.raw_insert(*arguments, **options)
+        except OperationalError as exc:
+            raise StoreUnavailable(
+                f"the store did not answer: {exc}", url=self.location.display_url
+            ) from exc
+        finally:
+            with self._insert_lock:
+                self._insert_clients.append(client)
+
+    def _borrow_insert_client(self) -> Any:
+        """An idle insert connection to the embedded engine, opened if none is idle."""
+        self.connect()  # the engine is opened (and the directory locked) by the main client
+        with self._insert_lock:
+            if self._insert_clients:
+                return self._insert_clients.pop()
+        from clickhouse_connect.driver._chdbclient import ChdbClient
+
+        client = ChdbClient(
+            path=self.location.path, chdb_options=dict(self.location.engine_options)
+        )
+        client.database = self.location.database
+        return client
 
     def close(self) -> None:
-        """Close the client (the embedded engine stays bound to this process)."""
+        """Close the clients (the embedded engine stays bound to this process)."""
         with self._connect_lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+        with self._insert_lock:
+            clients, self._insert_clients = self._insert_clients, []
+        for client in clients:
+            client.close()
 
     def __repr__(self) -> str:
         return f"Store({self.location.display_url!r})"

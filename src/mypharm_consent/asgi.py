@@ -16,7 +16,7 @@ compressed pages cannot be rewritten.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Generator, Iterable
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -166,22 +166,31 @@ class _HTMLResponder:
         self.passing = False
         # ``chunks`` and ``size`` are only set for an HTML page held back.
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        """The app's ``send``: a plain function handing back what to await.
+
+        A response passed through costs one call per message and no
+        coroutine of its own: the downstream ``send``'s awaitable is
+        returned as it is.
+        """
         if self.passing:
-            await self.downstream(message)
-            return
-        start = self.start
-        if start is None:
+            return self.downstream(message)
+        if self.start is None:
             if message["type"] == "http.response.start" and self.engine.rewrites_raw_response(
                 message["status"], message.get("headers", ())
             ):
                 self.start = message
                 self.chunks: list[bytes] = []
                 self.size = 0
-                return
+                return _DONE
             self.passing = True
-            await self.downstream(message)
-            return
+            return self.downstream(message)
+        return self._held(message)
+
+    async def _held(self, message: Message) -> None:
+        """A message after the start of an HTML response held back."""
+        start = self.start
+        assert start is not None
         if message["type"] != "http.response.body":
             await self._give_up(message)
             return
@@ -230,6 +239,20 @@ class _HTMLResponder:
                     {"type": "http.response.body", "body": body, "more_body": True}
                 )
         await self.downstream(message)
+
+
+class _Done:
+    """An awaitable that is already complete (awaiting it gives ``None`` at once)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        # A generator that stops at once: ``await`` returns ``None`` without suspending.
+        return
+        yield
+
+
+_DONE = _Done()
 
 
 def _page_values(parts: _RequestParts) -> tuple[str, str | None, str | None, str | None]:

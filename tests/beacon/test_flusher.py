@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import shutil
 import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from beacon.events import EVENT_COLUMNS, PixelEvent
 from beacon.flusher import Flusher, is_data_error
@@ -154,3 +157,73 @@ def test_store_down_then_back_loses_nothing(store: Store, tmp_path: Path) -> Non
     recovered = Flusher(store, [tmp_path])
     assert recovered.stop(timeout=30)
     assert _counts(store) == (50, 50, 13)
+
+
+def test_two_segments_at_a_time_store_each_row_once(store: Store, tmp_path: Path) -> None:
+    spool_dir = SpoolDir(tmp_path, segment_max_bytes=65536)
+    spool = spool_dir.spool("events", EVENT_COLUMNS, ROW_BINARY)
+    for n in range(7000):
+        assert spool.append(_event(n).to_row_binary())
+    spool_dir.close()
+    segments = len(sealed_segments(spool_dir.path))
+    assert segments >= 5
+    flusher = Flusher(store, [tmp_path], own=spool_dir, workers=2)
+    assert flusher.drain_once()
+    assert _counts(store) == (7000, 7000, 13)
+    assert flusher.stats.flushed_segments == segments
+    assert flusher.stats.flushed_rows == 7000
+    assert flusher.stats.pending_segments == 0
+    assert sealed_segments(spool_dir.path) == []
+    # Each insert in flight had its own connection to the engine: two at most.
+    assert 1 <= len(store._insert_clients) <= 2
+    assert flusher.stop(timeout=30)
+    assert flusher._pool is None
+
+
+def test_a_rejected_segment_does_not_hold_back_the_one_inserted_beside_it(
+    store: Store, tmp_path: Path
+) -> None:
+    spool_dir = SpoolDir(tmp_path)
+    spool_dir.spool("events", EVENT_COLUMNS).append(
+        b"not a date\t" + b"\t".join([b"x"] * 19) + b"\n"
+    )
+    spool_dir.close()
+    good = _spool_events(tmp_path, 25)
+    good.release()
+    flusher = Flusher(store, [tmp_path], own=spool_dir, workers=2)
+    assert flusher.drain_once()
+    assert flusher.stats.rejected_segments == 1
+    assert flusher.stats.flushed_rows == 25
+    assert flusher.stats.pending_segments == 0
+    assert _counts(store)[0] == 25
+    flusher.stop(timeout=30)
+
+
+def test_a_flusher_needs_at_least_one_worker(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="workers"):
+        Flusher(store, [tmp_path], workers=0)
+
+
+def test_store_inserts_from_two_threads_run_on_two_connections(store: Store) -> None:
+    rows = b"".join(_event(n).to_row_binary() for n in range(50))
+    started = threading.Barrier(2)
+
+    def insert(token: str) -> None:
+        started.wait()
+        store.raw_insert(
+            "events",
+            EVENT_COLUMNS,
+            rows,
+            fmt=ROW_BINARY,
+            settings={"insert_deduplication_token": token},
+        )
+
+    threads = [threading.Thread(target=insert, args=(f"t{n}",)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert _counts(store)[0] == 100
+    assert 1 <= len(store._insert_clients) <= 2
+    store.close()
+    assert store._insert_clients == []

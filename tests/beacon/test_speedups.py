@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from beacon import Beacon
 from beacon.anonymize import FileSalts
 from beacon.events import EVENT_COLUMNS, read_row_binary
-from beacon.pageviews import PageviewEncoder, epoch_ns, pixel_recorder
+from beacon.pageviews import PageviewEncoder, bound_pixel_recorder, epoch_ns, pixel_recorder
 from beacon.spool import ROW_BINARY, Spool, SpoolDir, sealed_segments
 
 try:
@@ -280,6 +280,45 @@ def test_other_salt_sources_take_the_python_path() -> None:
             return None
 
     assert pixel_recorder(FixedSalts()) is None
+    assert (
+        bound_pixel_recorder(lambda: 0, PageviewEncoder(SITE, [SITE]), FixedSalts(), None) is None
+    )  # type: ignore[arg-type]
+
+
+@compiled_only
+def test_the_bound_recorder_reads_its_clock_and_records_as_record_pixel_does() -> None:
+    for bound, direct in _sides([b"s" * 16, b"t" * 16, b"u" * 16]):
+        request = Request([(b"user-agent", CHROME)], b"u=/b", ("192.0.2.4", 1), DAY_START_NS + 7)
+        reads: list[int] = []
+
+        def clock(reads: list[int] = reads, now_ns: int = request.now_ns) -> int:
+            reads.append(now_ns)
+            return now_ns
+
+        recorder = bound_pixel_recorder(clock, bound.encoder, bound.salts, bound.spool)
+        assert isinstance(recorder, speedups.Recorder)
+        assert recorder.spool is bound.spool
+        assert recorder(request.scope) is None  # nothing cached yet
+        _python_path(bound.encoder, bound.salts, bound.spool, request)
+        assert recorder(request.scope) is True
+        assert reads == [request.now_ns, request.now_ns]
+        _python_path(direct.encoder, direct.salts, direct.spool, request)
+        assert speedups.record_pixel(
+            request.scope, request.now_ns, direct.encoder, direct.salts, direct.spool
+        )
+        assert _spooled(bound.spool_dir) == _spooled(direct.spool_dir)
+        with pytest.raises(TypeError):
+            recorder()  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            recorder(request.scope, scope=request.scope)  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            speedups.Recorder(None, bound.encoder, bound.salts, bound.spool)  # type: ignore[arg-type]
+
+        def broken() -> int:
+            raise RuntimeError("no clock")
+
+        with pytest.raises(RuntimeError):
+            speedups.Recorder(broken, bound.encoder, bound.salts, bound.spool)(request.scope)
 
 
 def _fresh_beacon(root: Path, clock: Any, proxies: tuple[str, ...]) -> Beacon:
