@@ -7,6 +7,7 @@ import socket
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,7 +160,25 @@ def test_store_down_then_back_loses_nothing(store: Store, tmp_path: Path) -> Non
     assert _counts(store) == (50, 50, 13)
 
 
-def test_two_segments_at_a_time_store_each_row_once(store: Store, tmp_path: Path) -> None:
+def test_two_segments_at_a_time_store_each_row_once(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first two inserts wait for each other before going in: unless the
+    # flusher runs them at once, the meeting times out and the pass fails.
+    meeting = threading.Barrier(2, timeout=30)
+    callers: list[int] = []
+    calls_lock = threading.Lock()
+    raw_insert = store.raw_insert
+
+    def insert_together(*args: Any, **kwargs: Any) -> None:
+        with calls_lock:
+            callers.append(threading.get_ident())
+            first_two = len(callers) <= 2
+        if first_two:
+            meeting.wait()
+        raw_insert(*args, **kwargs)
+
+    monkeypatch.setattr(store, "raw_insert", insert_together)
     spool_dir = SpoolDir(tmp_path, segment_max_bytes=65536)
     spool = spool_dir.spool("events", EVENT_COLUMNS, ROW_BINARY)
     for n in range(7000):
@@ -174,8 +193,11 @@ def test_two_segments_at_a_time_store_each_row_once(store: Store, tmp_path: Path
     assert flusher.stats.flushed_rows == 7000
     assert flusher.stats.pending_segments == 0
     assert sealed_segments(spool_dir.path) == []
-    # Each insert in flight had its own connection to the engine: two at most.
-    assert 1 <= len(store._insert_clients) <= 2
+    assert len(callers) == segments
+    assert len(set(callers[:2])) == 2  # two threads
+    # Two inserts were in flight at once, each on a connection of its own;
+    # the later ones reused those two.
+    assert len(store._insert_clients) == 2
     assert flusher.stop(timeout=30)
     assert flusher._pool is None
 
@@ -204,26 +226,46 @@ def test_a_flusher_needs_at_least_one_worker(store: Store, tmp_path: Path) -> No
         Flusher(store, [tmp_path], workers=0)
 
 
-def test_store_inserts_from_two_threads_run_on_two_connections(store: Store) -> None:
+def test_store_inserts_from_two_threads_run_on_two_connections(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = b"".join(_event(n).to_row_binary() for n in range(50))
-    started = threading.Barrier(2)
+    # Both threads hold their connection before either inserts: a store that
+    # handed out one connection at a time would make the meeting time out.
+    meeting = threading.Barrier(2, timeout=30)
+    borrowed: list[Any] = []
+    borrow = store._borrow_insert_client
+
+    def borrow_and_meet() -> Any:
+        client = borrow()
+        borrowed.append(client)
+        meeting.wait()
+        return client
+
+    monkeypatch.setattr(store, "_borrow_insert_client", borrow_and_meet)
+    failures: list[BaseException] = []
 
     def insert(token: str) -> None:
-        started.wait()
-        store.raw_insert(
-            "events",
-            EVENT_COLUMNS,
-            rows,
-            fmt=ROW_BINARY,
-            settings={"insert_deduplication_token": token},
-        )
+        try:
+            store.raw_insert(
+                "events",
+                EVENT_COLUMNS,
+                rows,
+                fmt=ROW_BINARY,
+                settings={"insert_deduplication_token": token},
+            )
+        except BaseException as exc:
+            failures.append(exc)
 
     threads = [threading.Thread(target=insert, args=(f"t{n}",)) for n in range(2)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert failures == []
     assert _counts(store)[0] == 100
-    assert 1 <= len(store._insert_clients) <= 2
+    assert len({id(client) for client in borrowed}) == 2
+    assert store.connect() not in borrowed  # queries keep their own client
+    assert sorted(map(id, store._insert_clients)) == sorted(map(id, borrowed))
     store.close()
     assert store._insert_clients == []
