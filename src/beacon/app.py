@@ -381,12 +381,10 @@ class Beacon:
                 self.stats.requests += 1
                 try:
                     record = self._record_fast
-                    if record is None:
-                        self._record_pixel(scope)
-                    elif record(scope):
+                    if record is not None and record(scope):
                         self.stats.recorded += 1
                     else:
-                        self._record_pixel(scope, compiled=False)
+                        self._record_pixel(scope)
                 except Exception as exc:
                     self.stats.bad_requests += 1
                     # Only the type: a message or traceback could quote the request.
@@ -419,33 +417,33 @@ class Beacon:
         else:
             await self.router(scope, receive, send)
 
-    def _record_pixel(self, scope: Scope, *, compiled: bool = True) -> None:
-        """Record a ``/p.gif`` request: compiled path first (unless ``compiled`` is false)."""
+    def _record_pixel(self, scope: Scope) -> None:
+        """Record a ``/p.gif`` request the bound compiled recorder left (or has not got).
+
+        Behind trusted proxies the compiled path is tried here, with the
+        forwarded address worked out once for both paths.
+        """
         raw_headers = scope["headers"]
-        # The address read from a trusted proxy's header, worked out once for both paths.
-        ip = None
-        if self._read_proxy_header:
-            client = scope.get("client")
-            ip = client_ip(client[0] if client else "", raw_headers, self.proxies)
+        client = scope.get("client")
         now_ns = self._clock_ns()
-        fast = self._fast_pixel
-        spool = self._events
-        if (
-            compiled
-            and fast is not None
-            and spool is not None
-            and fast(scope, now_ns, self._encoder, self.salts, spool, ip)
-        ):
-            self.stats.recorded += 1
-            return
+        if self._read_proxy_header:
+            ip = client_ip(client[0] if client else "", raw_headers, self.proxies)
+            fast = self._fast_pixel
+            spool = self._events
+            if (
+                fast is not None
+                and spool is not None
+                and fast(scope, now_ns, self._encoder, self.salts, spool, ip)
+            ):
+                self.stats.recorded += 1
+                return
+        else:
+            ip = client[0] if client else ""
         if self.analytics_requires_consent and not self.consent_allows(
             scope, _cookie_header(raw_headers)
         ):
             self.stats.not_consented += 1
             return
-        if ip is None:
-            client = scope.get("client")
-            ip = client[0] if client else ""
         headers = dict(raw_headers)
         get = headers.get
         row = self._encoder.pixel_row(

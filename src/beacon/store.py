@@ -266,12 +266,19 @@ def _check_other_process(path: str, url: str) -> None:
         os.close(fd)
 
 
+def _chdb_client(location: StoreLocation) -> Any:
+    """A new clickhouse-connect connection to the embedded engine at ``location``."""
+    from clickhouse_connect.driver._chdbclient import ChdbClient
+
+    return ChdbClient(path=location.path, chdb_options=dict(location.engine_options))
+
+
 def _open_embedded(location: StoreLocation) -> Any:
     global _embedded_path
     url = location.display_url
     try:
         import chdb  # noqa: F401
-        from clickhouse_connect.driver._chdbclient import ChdbClient
+        import clickhouse_connect.driver._chdbclient  # noqa: F401
     except ImportError as exc:
         raise EmbeddedEngineMissing(
             "chdb:// needs the embedded engine: pip install 'mypharm-consent[embedded]'", url=url
@@ -289,7 +296,7 @@ def _open_embedded(location: StoreLocation) -> Any:
             _check_other_process(location.path, url)
             _owner_fds.append(_lock_directory(location.path, url))
         try:
-            client = ChdbClient(path=location.path, chdb_options=dict(location.engine_options))
+            client = _chdb_client(location)
         except DatabaseError as exc:
             if _embedded_path is None:
                 os.close(_owner_fds.pop())
@@ -383,11 +390,15 @@ class Store:
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         client = self.connect()
+        if self._call_lock is None:
+            return self._invoke(client, method, *args, **kwargs)
+        with self._call_lock:
+            return self._invoke(client, method, *args, **kwargs)
+
+    def _invoke(self, client: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``client.method(...)``, a lost connection raised as :class:`StoreUnavailable`."""
         try:
-            if self._call_lock is None:
-                return getattr(client, method)(*args, **kwargs)
-            with self._call_lock:
-                return getattr(client, method)(*args, **kwargs)
+            return getattr(client, method)(*args, **kwargs)
         except OperationalError as exc:
             if self.location.kind == "http":
                 with self._connect_lock:
@@ -437,11 +448,7 @@ class Store:
             return
         client = self._borrow_insert_client()
         try:
-            client.raw_insert(*arguments, **options)
-        except OperationalError as exc:
-            raise StoreUnavailable(
-                f"the store did not answer: {exc}", url=self.location.display_url
-            ) from exc
+            self._invoke(client, "raw_insert", *arguments, **options)
         finally:
             with self._insert_lock:
                 self._insert_clients.append(client)
@@ -452,11 +459,7 @@ class Store:
         with self._insert_lock:
             if self._insert_clients:
                 return self._insert_clients.pop()
-        from clickhouse_connect.driver._chdbclient import ChdbClient
-
-        client = ChdbClient(
-            path=self.location.path, chdb_options=dict(self.location.engine_options)
-        )
+        client = _chdb_client(self.location)
         client.database = self.location.database
         return client
 
