@@ -1,7 +1,9 @@
-"""Build of the optional C accelerator ``beacon._speedups``; the rest is in pyproject.toml.
+"""Build of the optional C accelerators; the rest is in pyproject.toml.
 
-``optional=True``: where no C compiler is available the build goes on
-without it, and the page-view path runs in pure Python (the reference).
+``beacon._speedups`` records page views, ``mypharm_consent._gatescan``
+runs gating's searches over a page. ``optional=True``: where no C compiler
+is available the build goes on without them, and both run in pure Python
+(the reference).
 """
 
 from setuptools import Extension, setup
@@ -12,6 +14,11 @@ setup(
             "beacon._speedups",
             sources=["src/beacon/_speedups.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "mypharm_consent._gatescan",
+            sources=["src/mypharm_consent/_gatescan.c"],
+            optional=True,
+        ),
     ]
 )

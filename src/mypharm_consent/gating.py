@@ -49,6 +49,14 @@ the granted categories (:meth:`_Page.verdict`): the same third-party tags
 come back on every page, so a page never seen before mostly pays for the
 searches alone.
 
+Those searches over the whole page (the mentions, the landmarks, the
+quoted ``>``, the skip of the full read) run in the optional C extension
+``mypharm_consent._gatescan`` when it is built, one pass each, about three
+times faster on a 30 KB page; the regular expressions here stay their
+definition, used alone without the extension or with the environment
+variable ``MYPHARM_CONSENT_SPEEDUPS=0``, and a property test checks that
+both give the same answers on arbitrary text.
+
 :mod:`html.parser` was not used: it calls back into Python for every tag,
 reports positions as line/column pairs, and does not implement the script
 escape states, so it is both slower and less faithful to browsers.
@@ -73,12 +81,13 @@ import hashlib
 import html as html_lib
 import json
 import logging
+import os
 import re
 import threading
 import time
 import weakref
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -97,6 +106,7 @@ __all__ = [
     "DEFAULT_CONSENT_MODE_MAPPING",
     "PLACEHOLDER_TEMPLATE",
     "PLACEHOLDER_TEXTS",
+    "SPEEDUPS",
     "asset_version",
     "consent_mode_defaults",
     "gate_html",
@@ -577,9 +587,7 @@ class _Page:
         html = self.html
         position = start
         while not self.done(position) and not (container and not self.inheriting()):
-            skipped = _SKIP.match(html, position, end)
-            assert skipped is not None  # the pattern also matches the empty string
-            position = skipped.end()
+            position = _skip(html, position, end)
             if position >= end:
                 return end
             if html.startswith("</", position):
@@ -636,13 +644,11 @@ class _Page:
         """
         html = self.html
         limit = self.limit
-        if self.read_all or _QUOTED_GT.search(html, 0, limit):
+        if self.read_all:
             return False
-        landmarks = []
-        for found in _LANDMARK.finditer(html, 0, limit):
-            if found.group("capital"):
-                return False
-            landmarks.append(found.start())
+        landmarks = _landmarks(html, limit)
+        if landmarks is None:
+            return False
         marks = sorted({*landmarks, *self.trigger_tags(limit)})
         safe = 0
         for position in marks:
@@ -1066,30 +1072,102 @@ def _triggers(html: str, gate: _Gate) -> list[int] | None:
     newlines) count as mentions; separators written as character references
     (``&sol;&sol;host``) make every tag count (``None``).
     """
+    positions, tokens = _mentions(html, bool(gate.exact or gate.wildcard))
+    if tokens is None:
+        return None
+    for token in tokens:
+        if _is_trigger(token, gate):
+            _occurrences(html, token, positions)
+    positions.sort()
+    return positions
+
+
+def _occurrences_py(html: str, text: str, positions: list[int]) -> None:
+    """Append the start of every occurrence of ``text`` in ``html``, overlaps included."""
+    found = html.find(text)
+    while found != -1:
+        positions.append(found)
+        found = html.find(text, found + 1)
+
+
+def _skip_py(html: str, position: int, end: int) -> int:
+    """Where :data:`_SKIP` stops from ``position`` (before ``end``): the next thing to read.
+
+    The definition; ``mypharm_consent._gatescan.skip`` gives the same answer.
+    """
+    skipped = _SKIP.match(html, position, end)
+    assert skipped is not None  # the pattern also matches the empty string
+    return skipped.end()
+
+
+def _landmarks_py(html: str, limit: int) -> list[int] | None:
+    """The starts of the landmarks in ``html[:limit]``; ``None`` if the quick read does not hold.
+
+    It does not hold when a quoted attribute value there holds a ``>`` or a
+    tag name there has a capital letter (see :meth:`_Page.skim`). The
+    definition; ``mypharm_consent._gatescan.landmarks`` gives the same answer.
+    """
+    if _QUOTED_GT.search(html, 0, limit):
+        return None
+    landmarks = []
+    for found in _LANDMARK.finditer(html, 0, limit):
+        if found.group("capital"):
+            return None
+        landmarks.append(found.start())
+    return landmarks
+
+
+def _mentions_py(html: str, hosts: bool) -> tuple[list[int], set[str] | None]:
+    """The starts of ``data-consent`` and, with ``hosts``, the URL authorities in ``html``.
+
+    The authorities are ``None`` when a separator is written as a character
+    reference (every tag must then be read). The definition;
+    ``mypharm_consent._gatescan.mentions`` gives the same answer.
+    """
     positions: list[int] = []
     for tail in _CONSENT_TAIL.finditer(html):
         start = tail.start() - 4
         if start >= 0 and html[start : start + 4].lower() == "data":
             positions.append(start)
-    if gate.exact or gate.wildcard:
-        if "&" in html and _ENCODED_SEPARATOR.search(html):
-            return None
-        tokens = set(_AUTHORITY.findall(html))
-        tokens.update(_AFTER_COLON.findall(html))
-        if "\\" in html:
-            tokens.update(_BACKSLASHED.findall(html))
-        for token in tokens:
-            if _is_trigger(token, gate):
-                _occurrences(html, token, positions)
-    positions.sort()
-    return positions
+    if not hosts:
+        return positions, set()
+    if "&" in html and _ENCODED_SEPARATOR.search(html):
+        return positions, None
+    tokens = set(_AUTHORITY.findall(html))
+    tokens.update(_AFTER_COLON.findall(html))
+    if "\\" in html:
+        tokens.update(_BACKSLASHED.findall(html))
+    return positions, tokens
 
 
-def _occurrences(html: str, text: str, positions: list[int]) -> None:
-    found = html.find(text)
-    while found != -1:
-        positions.append(found)
-        found = html.find(text, found + 1)
+def _load_scan() -> tuple[
+    Callable[[str, int, int], int],
+    Callable[[str, int], list[int] | None],
+    Callable[[str, bool], tuple[list[int], set[str] | None]],
+    Callable[[str, str, list[int]], None],
+]:
+    """The compiled searches when built and allowed, else their definitions here."""
+    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
+        try:
+            from mypharm_consent import _gatescan
+        except ImportError:
+            logger.debug("mypharm_consent._gatescan is not built: gating searches in Python")
+        else:
+            return (
+                _gatescan.skip,
+                _gatescan.landmarks,
+                _gatescan.mentions,
+                _gatescan.occurrences,
+            )
+    else:
+        logger.debug("MYPHARM_CONSENT_SPEEDUPS=0: gating searches in Python")
+    return _skip_py, _landmarks_py, _mentions_py, _occurrences_py
+
+
+_skip, _landmarks, _mentions, _occurrences = _load_scan()
+#: Whether gating's searches run compiled (``mypharm_consent._gatescan``) in this
+#: process; they give the same answers as the regular expressions of this module.
+SPEEDUPS = _landmarks is not _landmarks_py
 
 
 @lru_cache(maxsize=4096)

@@ -1,0 +1,876 @@
+/*
+ * Optional compiled searches of mypharm_consent.gating (mypharm_consent._gatescan).
+ *
+ * Gating reads a page in two steps: first it finds where the page mentions
+ * something gating may act on (``data-consent`` in any case, URL authorities
+ * that may name a declared host, separators written as character
+ * references), then, on the quick read, where the tokenizer's state changes
+ * (comments, raw text elements, <noscript>, <head>, media containers) and
+ * whether any quoted attribute value holds a ">". In pure Python each of
+ * those is a regular expression over the whole page, and together they are
+ * most of what a page never seen before costs. The two functions below give
+ * the very same answers in one pass each; the regular expressions in
+ * gating.py stay the definition, used alone when this module is missing or
+ * when MYPHARM_CONSENT_SPEEDUPS is 0, and a property test compares the two
+ * on arbitrary text.
+ *
+ * Every pattern mirrored here is ASCII-only, so characters above 127 only
+ * ever count as "not one of these". The scanners are written once over a
+ * character reader and specialised for the three string kinds of PEP 393.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define HAVE_SSE2 1
+#endif
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+static ALWAYS_INLINE Py_UCS4 at(const void *data, int kind, Py_ssize_t index) {
+    if (kind == PyUnicode_1BYTE_KIND) {
+        return ((const Py_UCS1 *)data)[index];
+    }
+    if (kind == PyUnicode_2BYTE_KIND) {
+        return ((const Py_UCS2 *)data)[index];
+    }
+    return ((const Py_UCS4 *)data)[index];
+}
+
+/* The first index in [index, end) holding one of the `count` ASCII `targets`, or `end`.
+ * Sixteen bytes at a time where SSE2 is there (every x86-64): most of a page is
+ * text no search here stops on. */
+static ALWAYS_INLINE Py_ssize_t find_any(const void *data, int kind, Py_ssize_t index,
+                                         Py_ssize_t end, const char *targets, int count) {
+#ifdef HAVE_SSE2
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *text = (const Py_UCS1 *)data;
+        for (; index + 16 <= end; index += 16) {
+            __m128i block = _mm_loadu_si128((const __m128i *)(text + index));
+            __m128i hits = _mm_setzero_si128();
+            for (int t = 0; t < count; t++) {
+                hits = _mm_or_si128(hits, _mm_cmpeq_epi8(block, _mm_set1_epi8(targets[t])));
+            }
+            int mask = _mm_movemask_epi8(hits);
+            if (mask != 0) {
+                return index + __builtin_ctz((unsigned)mask);
+            }
+        }
+    } else if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *text = (const Py_UCS2 *)data;
+        for (; index + 8 <= end; index += 8) {
+            __m128i block = _mm_loadu_si128((const __m128i *)(text + index));
+            __m128i hits = _mm_setzero_si128();
+            for (int t = 0; t < count; t++) {
+                hits = _mm_or_si128(hits, _mm_cmpeq_epi16(block, _mm_set1_epi16(targets[t])));
+            }
+            int mask = _mm_movemask_epi8(hits);
+            if (mask != 0) {
+                return index + __builtin_ctz((unsigned)mask) / 2;
+            }
+        }
+    }
+#endif
+    for (; index < end; index++) {
+        Py_UCS4 c = at(data, kind, index);
+        for (int t = 0; t < count; t++) {
+            if (c == (Py_UCS4)targets[t]) {
+                return index;
+            }
+        }
+    }
+    return end;
+}
+
+static ALWAYS_INLINE int is_lower(Py_UCS4 c) { return c >= 'a' && c <= 'z'; }
+static ALWAYS_INLINE int is_upper(Py_UCS4 c) { return c >= 'A' && c <= 'Z'; }
+static ALWAYS_INLINE int is_digit(Py_UCS4 c) { return c >= '0' && c <= '9'; }
+static ALWAYS_INLINE int is_letter(Py_UCS4 c) { return is_lower(c) || is_upper(c); }
+static ALWAYS_INLINE int is_hex(Py_UCS4 c) {
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+static ALWAYS_INLINE Py_UCS4 ascii_lower(Py_UCS4 c) { return is_upper(c) ? c + 32 : c; }
+
+/* [\t\n\f\r ]: the HTML standard's whitespace. */
+static ALWAYS_INLINE int is_space(Py_UCS4 c) {
+    return c == '\t' || c == '\n' || c == '\f' || c == '\r' || c == ' ';
+}
+
+/* [\t\n\r]: what URL parsers strip from anywhere in a URL. */
+static ALWAYS_INLINE int is_noise(Py_UCS4 c) { return c == '\t' || c == '\n' || c == '\r'; }
+
+/* [^/\\?#\f "'<>]: a character of a URL authority as gating reads it. */
+static ALWAYS_INLINE int in_authority(Py_UCS4 c) {
+    return !(c == '/' || c == '\\' || c == '?' || c == '#' || c == '\f' || c == ' ' || c == '"' ||
+             c == '\'' || c == '<' || c == '>');
+}
+
+/* Whether `word` (ASCII, lower case) is spelt at `index`, wholly before `end`. */
+static ALWAYS_INLINE int spelt(const void *data, int kind, Py_ssize_t index, Py_ssize_t end,
+                               const char *word, Py_ssize_t length) {
+    if (index + length > end) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < length; k++) {
+        if (at(data, kind, index + k) != (Py_UCS4)(unsigned char)word[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- landmarks(): _QUOTED_GT and _LANDMARK of gating.py ------------------ */
+
+/* _QUOTED_GT at `index` (an "="): =[\t\n\f\r ]*+(?:"[^">]*+>|'[^'>]*+>) */
+static ALWAYS_INLINE int quoted_gt(const void *data, int kind, Py_ssize_t index,
+                                   Py_ssize_t end) {
+    Py_ssize_t k = index + 1;
+    while (k < end && is_space(at(data, kind, k))) {
+        k++;
+    }
+    if (k >= end) {
+        return 0;
+    }
+    Py_UCS4 quote = at(data, kind, k);
+    if (quote != '"' && quote != '\'') {
+        return 0;
+    }
+    for (k++; k < end; k++) {
+        Py_UCS4 c = at(data, kind, k);
+        if (c == '>') {
+            return 1;
+        }
+        if (c == quote) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *text;
+    Py_ssize_t length;
+} word;
+
+#define WORD(text) {text, sizeof text - 1}
+static const word raw_names[] = {
+    WORD("script"), WORD("style"),    WORD("textarea"),  WORD("title"),
+    WORD("xmp"),    WORD("iframe"),   WORD("noembed"),   WORD("noframes"),
+    WORD("noscript"), WORD("plaintext"), WORD("head"),
+};
+static const word container_names[] = {WORD("video"), WORD("audio"), WORD("picture")};
+
+/* A name at `index` followed by a delimiter ([\t\n\f\r />]) before `end`. */
+static ALWAYS_INLINE int named(const void *data, int kind, Py_ssize_t index, Py_ssize_t end,
+                               const word names[], size_t count) {
+    if (index >= end) {
+        return 0;
+    }
+    Py_UCS4 first = at(data, kind, index);
+    for (size_t n = 0; n < count; n++) {
+        Py_ssize_t length = names[n].length;
+        if (first == (Py_UCS4)names[n].text[0] &&
+            spelt(data, kind, index, end, names[n].text, length) && index + length < end) {
+            Py_UCS4 next = at(data, kind, index + length);
+            if (is_space(next) || next == '/' || next == '>') {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* _LANDMARK at `index` (a "<"): 1 for a landmark, 2 for a name with a capital, else 0. */
+static ALWAYS_INLINE int landmark_at(const void *data, int kind, Py_ssize_t index,
+                                     Py_ssize_t end) {
+    Py_ssize_t after = index + 1;
+    if (spelt(data, kind, after, end, "!--", 3)) {
+        return 1;
+    }
+    Py_ssize_t k = after;
+    if (k < end && at(data, kind, k) == '/') {
+        k++;
+    }
+    Py_ssize_t name = k;
+    while (k < end && is_lower(at(data, kind, k))) {
+        k++;
+    }
+    if (k < end && is_upper(at(data, kind, k))) {
+        return 2;
+    }
+    if (named(data, kind, name, end, container_names, 3)) {
+        return 1;
+    }
+    return named(data, kind, after, end, raw_names, sizeof raw_names / sizeof raw_names[0]);
+}
+
+/* 0 and the landmarks appended to `found`; 1 when the quick read does not hold; -1 on error. */
+static ALWAYS_INLINE int landmarks_of(const void *data, int kind, Py_ssize_t end,
+                                      PyObject *found) {
+    for (Py_ssize_t i = find_any(data, kind, 0, end, "=<", 2); i < end;
+         i = find_any(data, kind, i + 1, end, "=<", 2)) {
+        Py_UCS4 c = at(data, kind, i);
+        if (c == '=') {
+            if (quoted_gt(data, kind, i, end)) {
+                return 1;
+            }
+        } else if (c == '<') {
+            int kind_of = landmark_at(data, kind, i, end);
+            if (kind_of == 2) {
+                return 1;
+            }
+            if (kind_of == 1) {
+                PyObject *position = PyLong_FromSsize_t(i);
+                if (position == NULL || PyList_Append(found, position) < 0) {
+                    Py_XDECREF(position);
+                    return -1;
+                }
+                Py_DECREF(position);
+            }
+        }
+    }
+    return 0;
+}
+
+static int landmarks_1(const void *data, Py_ssize_t end, PyObject *found) {
+    return landmarks_of(data, PyUnicode_1BYTE_KIND, end, found);
+}
+static int landmarks_2(const void *data, Py_ssize_t end, PyObject *found) {
+    return landmarks_of(data, PyUnicode_2BYTE_KIND, end, found);
+}
+static int landmarks_4(const void *data, Py_ssize_t end, PyObject *found) {
+    return landmarks_of(data, PyUnicode_4BYTE_KIND, end, found);
+}
+
+PyDoc_STRVAR(landmarks_doc,
+             "landmarks(html, limit, /)\n--\n\n"
+             "The starts of the landmarks (``_LANDMARK``) in ``html[:limit]``, in order, or\n"
+             "``None`` when a quoted attribute value there holds a \">\" (``_QUOTED_GT``) or a\n"
+             "tag name there has a capital letter: the quick read does not hold then.");
+
+static PyObject *landmarks(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "landmarks() takes a str and an int");
+        return NULL;
+    }
+    PyObject *html = args[0];
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(html) < 0) {
+        return NULL;
+    }
+#endif
+    Py_ssize_t length = PyUnicode_GET_LENGTH(html);
+    Py_ssize_t end = limit < 0 ? 0 : limit > length ? length : limit;
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        return NULL;
+    }
+    const void *data = PyUnicode_DATA(html);
+    int status;
+    switch (PyUnicode_KIND(html)) {
+    case PyUnicode_1BYTE_KIND:
+        status = landmarks_1(data, end, found);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        status = landmarks_2(data, end, found);
+        break;
+    default:
+        status = landmarks_4(data, end, found);
+        break;
+    }
+    if (status != 0) {
+        Py_DECREF(found);
+        if (status < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    return found;
+}
+
+/* ---- mentions(): _CONSENT_TAIL, _ENCODED_SEPARATOR and the authorities --- */
+
+/* _ENCODED_SEPARATOR at `index` (an "&"). */
+static ALWAYS_INLINE int encoded_separator(const void *data, int kind, Py_ssize_t index,
+                                           Py_ssize_t end) {
+    Py_ssize_t k = index + 1;
+    if (k >= end) {
+        return 0;
+    }
+    Py_UCS4 c = at(data, kind, k);
+    if (c == '#') {
+        k++;
+        int hex = k < end && (at(data, kind, k) == 'x' || at(data, kind, k) == 'X');
+        if (hex) {
+            k++;
+        }
+        while (k < end && at(data, kind, k) == '0') {
+            k++;
+        }
+        /* The whole run of digits after the zeros must be one of the values. */
+        char digits[3];
+        Py_ssize_t count = 0;
+        while (k < end && (hex ? is_hex(at(data, kind, k)) : is_digit(at(data, kind, k)))) {
+            if (count == 2) {
+                return 0;
+            }
+            digits[count++] = (char)ascii_lower(at(data, kind, k));
+            k++;
+        }
+        digits[count] = '\0';
+        if (hex) {
+            return strcmp(digits, "2f") == 0 || strcmp(digits, "5c") == 0 ||
+                   strcmp(digits, "3a") == 0 || strcmp(digits, "9") == 0 ||
+                   strcmp(digits, "a") == 0 || strcmp(digits, "d") == 0;
+        }
+        return strcmp(digits, "47") == 0 || strcmp(digits, "92") == 0 ||
+               strcmp(digits, "58") == 0 || strcmp(digits, "9") == 0 ||
+               strcmp(digits, "10") == 0 || strcmp(digits, "13") == 0;
+    }
+    /* (?:sol|bsol|colon|Tab|NewLine)(?![A-Za-z]): the whole run of letters. */
+    static const word names[] = {
+        WORD("sol"), WORD("bsol"), WORD("colon"), WORD("Tab"), WORD("NewLine"),
+    };
+    Py_ssize_t start = k;
+    while (k < end && is_letter(at(data, kind, k))) {
+        k++;
+    }
+    Py_ssize_t length = k - start;
+    for (size_t n = 0; n < sizeof names / sizeof names[0]; n++) {
+        if (names[n].length == length && spelt(data, kind, start, end, names[n].text, length)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The end of the authority starting at `index`. */
+static ALWAYS_INLINE Py_ssize_t authority_end(const void *data, int kind, Py_ssize_t index,
+                                              Py_ssize_t end) {
+    while (index < end && in_authority(at(data, kind, index))) {
+        index++;
+    }
+    return index;
+}
+
+/* Add html[start:stop] to `tokens`: 0, or -1 on error. */
+static int add_token(PyObject *html, Py_ssize_t start, Py_ssize_t stop, PyObject *tokens) {
+    PyObject *token = PyUnicode_Substring(html, start, stop);
+    if (token == NULL) {
+        return -1;
+    }
+    int status = PySet_Add(tokens, token);
+    Py_DECREF(token);
+    return status;
+}
+
+/* 0 with `positions` and `tokens` filled, 1 for an encoded separator, -1 on error. */
+static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind, Py_ssize_t end,
+                                     int hosts, PyObject *positions, PyObject *tokens) {
+    /* Each pattern is searched on its own in gating.py: a match of one does not
+     * hide the text it covers from the others, only from itself. */
+    Py_ssize_t authority_next = 0, colon_next = 0, backslashed_next = 0;
+    int separator = 0;
+    const char *targets = hosts ? "-&:/\\" : "-";
+    int count = hosts ? 5 : 1;
+    for (Py_ssize_t i = find_any(data, kind, 0, end, targets, count); i < end;
+         i = find_any(data, kind, i + 1, end, targets, count)) {
+        Py_UCS4 c = at(data, kind, i);
+        if (c == '-') {
+            /* -[cC][oO][nN][sS][eE][nN][tT] with "data" (any case) before it. */
+            static const char tail[] = "consent";
+            Py_ssize_t k = 0;
+            while (k < 7 && i + 1 + k < end &&
+                   ascii_lower(at(data, kind, i + 1 + k)) == (Py_UCS4)tail[k]) {
+                k++;
+            }
+            if (k == 7 && i >= 4 && ascii_lower(at(data, kind, i - 4)) == 'd' &&
+                ascii_lower(at(data, kind, i - 3)) == 'a' &&
+                ascii_lower(at(data, kind, i - 2)) == 't' &&
+                ascii_lower(at(data, kind, i - 1)) == 'a') {
+                PyObject *position = PyLong_FromSsize_t(i - 4);
+                if (position == NULL || PyList_Append(positions, position) < 0) {
+                    Py_XDECREF(position);
+                    return -1;
+                }
+                Py_DECREF(position);
+            }
+            continue;
+        }
+        if (!hosts || separator) {
+            continue;
+        }
+        if (c == '&') {
+            /* Every tag is read then: only data-consent is still looked for. */
+            separator = encoded_separator(data, kind, i, end);
+        } else if (c == ':') {
+            /* _AFTER_COLON: :[/\\\t\n\r]*+(authority) */
+            if (i >= colon_next) {
+                Py_ssize_t k = i + 1;
+                while (k < end) {
+                    Py_UCS4 d = at(data, kind, k);
+                    if (d != '/' && d != '\\' && !is_noise(d)) {
+                        break;
+                    }
+                    k++;
+                }
+                Py_ssize_t stop = authority_end(data, kind, k, end);
+                if (add_token(html, k, stop, tokens) < 0) {
+                    return -1;
+                }
+                colon_next = stop;
+            }
+        } else if (c == '/' || c == '\\') {
+            /* _AUTHORITY: /[\t\n\r]*+/[/\t\n\r]*+(authority), slashes only;
+             * _BACKSLASHED: the same with slashes or backslashes in any mix. */
+            Py_ssize_t k = i + 1;
+            while (k < end && is_noise(at(data, kind, k))) {
+                k++;
+            }
+            if (k >= end) {
+                continue;
+            }
+            Py_UCS4 second = at(data, kind, k);
+            if (c == '/' && second == '/' && i >= authority_next) {
+                Py_ssize_t j = k + 1;
+                while (j < end && (at(data, kind, j) == '/' || is_noise(at(data, kind, j)))) {
+                    j++;
+                }
+                Py_ssize_t stop = authority_end(data, kind, j, end);
+                if (add_token(html, j, stop, tokens) < 0) {
+                    return -1;
+                }
+                authority_next = stop;
+            }
+            if ((second == '/' || second == '\\') && i >= backslashed_next) {
+                Py_ssize_t j = k + 1;
+                while (j < end) {
+                    Py_UCS4 d = at(data, kind, j);
+                    if (d != '/' && d != '\\' && !is_noise(d)) {
+                        break;
+                    }
+                    j++;
+                }
+                Py_ssize_t stop = authority_end(data, kind, j, end);
+                if (add_token(html, j, stop, tokens) < 0) {
+                    return -1;
+                }
+                backslashed_next = stop;
+            }
+        }
+    }
+    return separator;
+}
+
+static int mentions_1(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
+    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_1BYTE_KIND, end, hosts, p, t);
+}
+static int mentions_2(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
+    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_2BYTE_KIND, end, hosts, p, t);
+}
+static int mentions_4(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
+    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_4BYTE_KIND, end, hosts, p, t);
+}
+
+PyDoc_STRVAR(mentions_doc,
+             "mentions(html, hosts, /)\n--\n\n"
+             "The starts of ``data-consent`` (any case) in ``html``, in order, and, when\n"
+             "``hosts`` is true, the set of the URL authorities ``_AUTHORITY``,\n"
+             "``_AFTER_COLON`` and ``_BACKSLASHED`` find there (an empty set otherwise);\n"
+             "``None`` instead of the set when a separator is written as a character\n"
+             "reference (``_ENCODED_SEPARATOR``).");
+
+static PyObject *mentions(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "mentions() takes a str and a bool");
+        return NULL;
+    }
+    PyObject *html = args[0];
+    int hosts = PyObject_IsTrue(args[1]);
+    if (hosts < 0) {
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(html) < 0) {
+        return NULL;
+    }
+#endif
+    PyObject *positions = PyList_New(0);
+    PyObject *tokens = positions == NULL ? NULL : PySet_New(NULL);
+    if (tokens == NULL) {
+        Py_XDECREF(positions);
+        return NULL;
+    }
+    Py_ssize_t end = PyUnicode_GET_LENGTH(html);
+    int status;
+    switch (PyUnicode_KIND(html)) {
+    case PyUnicode_1BYTE_KIND:
+        status = mentions_1(html, end, hosts, positions, tokens);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        status = mentions_2(html, end, hosts, positions, tokens);
+        break;
+    default:
+        status = mentions_4(html, end, hosts, positions, tokens);
+        break;
+    }
+    if (status < 0) {
+        Py_DECREF(positions);
+        Py_DECREF(tokens);
+        return NULL;
+    }
+    if (status == 1) {
+        Py_DECREF(tokens);
+        tokens = Py_NewRef(Py_None);
+    }
+    PyObject *result = PyTuple_Pack(2, positions, tokens);
+    Py_DECREF(positions);
+    Py_DECREF(tokens);
+    return result;
+}
+
+/* ---- skip(): _SKIP of gating.py, what the full read passes over ------------ */
+
+static const word start_names[] = {
+    WORD("img"),     WORD("video"),  WORD("audio"),    WORD("source"),   WORD("track"),
+    WORD("link"),    WORD("script"), WORD("iframe"),   WORD("style"),    WORD("textarea"),
+    WORD("title"),   WORD("xmp"),    WORD("noembed"),  WORD("noframes"), WORD("picture"),
+    WORD("head"),    WORD("noscript"), WORD("plaintext"),
+};
+
+/* The end of a run of `c`'s class from `index` (the class chosen by `which`). */
+#define RUN(condition)                                                                         \
+    while (k < end) {                                                                          \
+        Py_UCS4 c = at(data, kind, k);                                                         \
+        if (!(condition)) {                                                                    \
+            break;                                                                             \
+        }                                                                                      \
+        k++;                                                                                   \
+    }
+
+/* The first ">" at or after `index`, or -1. */
+static ALWAYS_INLINE Py_ssize_t closing(const void *data, int kind, Py_ssize_t index,
+                                        Py_ssize_t end) {
+    Py_ssize_t found = find_any(data, kind, index, end, ">", 1);
+    return found < end ? found : -1;
+}
+
+/* _ATTRS then ">" from `index`: the end of the tag (after its ">"), or -1. */
+static ALWAYS_INLINE Py_ssize_t attributes_end(const void *data, int kind, Py_ssize_t index,
+                                               Py_ssize_t end) {
+    Py_ssize_t k = index;
+    while (k < end) {
+        Py_UCS4 first = at(data, kind, k);
+        if (first == '>') {
+            return k + 1;
+        }
+        if (is_space(first) || first == '/') {
+            RUN(is_space(c) || c == '/');
+            continue;
+        }
+        /* A name: its first character may be "=", the others not. */
+        k++;
+        RUN(!(is_space(c) || c == '/' || c == '=' || c == '>'));
+        /* (?:[WS]*+=[WS]*+(?:"[^"]*+"|'[^']*+'|[^WS>]*+))?+ */
+        Py_ssize_t name_end = k;
+        RUN(is_space(c));
+        if (k < end && at(data, kind, k) == '=') {
+            k++;
+            RUN(is_space(c));
+            Py_UCS4 quote = k < end ? at(data, kind, k) : 0;
+            Py_ssize_t value = k;
+            int quoted = 0;
+            if (quote == '"' || quote == '\'') {
+                Py_ssize_t q = k + 1;
+                while (q < end && at(data, kind, q) != quote) {
+                    q++;
+                }
+                if (q < end) {
+                    k = q + 1;
+                    quoted = 1;
+                }
+            }
+            if (!quoted) {
+                k = value;
+                RUN(!(is_space(c) || c == '>'));
+            }
+        } else {
+            k = name_end;
+        }
+    }
+    return -1;
+}
+
+/* Whether a tag name at `index` is skipped: lower case first, not one of `names`
+ * followed by a delimiter, no capital after its lower-case start. */
+static ALWAYS_INLINE int plain_name(const void *data, int kind, Py_ssize_t index,
+                                    Py_ssize_t end, const word names[], size_t count) {
+    if (index >= end || !is_lower(at(data, kind, index))) {
+        return 0;
+    }
+    if (named(data, kind, index, end, names, count)) {
+        return 0;
+    }
+    Py_ssize_t k = index;
+    RUN(is_lower(c));
+    return !(k < end && is_upper(at(data, kind, k)));
+}
+
+/* One step of _SKIP at `index` (a "<"): where it ends, or -1 when no branch matches. */
+static ALWAYS_INLINE Py_ssize_t skip_markup(const void *data, int kind, Py_ssize_t index,
+                                            Py_ssize_t end) {
+    Py_ssize_t k = index + 1;
+    Py_UCS4 next = k < end ? at(data, kind, k) : 0;
+    if (next == '!') {
+        if (spelt(data, kind, k, end, "!--", 3)) {
+            /* <!--(?:-?>|(?s:.*?)--!?>) */
+            Py_ssize_t body = k + 3;
+            if (body < end && at(data, kind, body) == '>') {
+                return body + 1;
+            }
+            if (spelt(data, kind, body, end, "->", 2)) {
+                return body + 2;
+            }
+            for (Py_ssize_t q = find_any(data, kind, body, end, "-", 1); q < end;
+                 q = find_any(data, kind, q + 1, end, "-", 1)) {
+                if (spelt(data, kind, q, end, "--", 2)) {
+                    if (spelt(data, kind, q + 2, end, ">", 1)) {
+                        return q + 3;
+                    }
+                    if (spelt(data, kind, q + 2, end, "!>", 2)) {
+                        return q + 4;
+                    }
+                }
+            }
+            return -1;
+        }
+        /* <!(?!--)[^>]*+> */
+        Py_ssize_t gt = closing(data, kind, k + 1, end);
+        return gt < 0 ? -1 : gt + 1;
+    }
+    if (next == '?') {
+        Py_ssize_t gt = closing(data, kind, k + 1, end);
+        return gt < 0 ? -1 : gt + 1;
+    }
+    if (next == '/') {
+        Py_ssize_t name = k + 1;
+        Py_UCS4 first = name < end ? at(data, kind, name) : 0;
+        if (!is_letter(first)) {
+            /* </(?![A-Za-z])[^>]*+> */
+            Py_ssize_t gt = closing(data, kind, name, end);
+            return gt < 0 ? -1 : gt + 1;
+        }
+        if (!plain_name(data, kind, name, end, container_names, 3)) {
+            return -1;
+        }
+        k = name;
+        RUN(!(is_space(c) || c == '/' || c == '>'));
+        return attributes_end(data, kind, k, end);
+    }
+    if (!is_letter(next)) {
+        /* <(?![A-Za-z!?/]): a "<" of text. */
+        return index + 1;
+    }
+    if (!plain_name(data, kind, k, end, start_names,
+                    sizeof start_names / sizeof start_names[0])) {
+        return -1;
+    }
+    RUN(!(is_space(c) || c == '/' || c == '>'));
+    return attributes_end(data, kind, k, end);
+}
+
+static ALWAYS_INLINE Py_ssize_t skip_of(const void *data, int kind, Py_ssize_t index,
+                                        Py_ssize_t end) {
+    while (index < end) {
+        index = find_any(data, kind, index, end, "<", 1);
+        if (index >= end) {
+            break;
+        }
+        Py_ssize_t after = skip_markup(data, kind, index, end);
+        if (after < 0) {
+            break;
+        }
+        index = after;
+    }
+    return index;
+}
+
+#undef RUN
+
+static Py_ssize_t skip_1(const void *d, Py_ssize_t i, Py_ssize_t e) {
+    return skip_of(d, PyUnicode_1BYTE_KIND, i, e);
+}
+static Py_ssize_t skip_2(const void *d, Py_ssize_t i, Py_ssize_t e) {
+    return skip_of(d, PyUnicode_2BYTE_KIND, i, e);
+}
+static Py_ssize_t skip_4(const void *d, Py_ssize_t i, Py_ssize_t e) {
+    return skip_of(d, PyUnicode_4BYTE_KIND, i, e);
+}
+
+PyDoc_STRVAR(skip_doc,
+             "skip(html, position, end, /)\n--\n\n"
+             "Where ``_SKIP.match(html, position, end)`` ends: past the text, comments and\n"
+             "tags gating has no business with, up to the first construct it must read.");
+
+static PyObject *skip(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "skip() takes a str and two ints");
+        return NULL;
+    }
+    PyObject *html = args[0];
+    Py_ssize_t position = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t limit = position == -1 && PyErr_Occurred() ? -1 : PyLong_AsSsize_t(args[2]);
+    if (limit == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(html) < 0) {
+        return NULL;
+    }
+#endif
+    /* As the re module reads pos and endpos. */
+    Py_ssize_t length = PyUnicode_GET_LENGTH(html);
+    Py_ssize_t end = limit < 0 ? 0 : limit > length ? length : limit;
+    Py_ssize_t start = position < 0 ? 0 : position;
+    if (start > end) {
+        /* re.match() finds nothing there at all: gating never asks for it. */
+        PyErr_SetString(PyExc_ValueError, "skip() past the end");
+        return NULL;
+    }
+    const void *data = PyUnicode_DATA(html);
+    Py_ssize_t found;
+    switch (PyUnicode_KIND(html)) {
+    case PyUnicode_1BYTE_KIND:
+        found = skip_1(data, start, end);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        found = skip_2(data, start, end);
+        break;
+    default:
+        found = skip_4(data, start, end);
+        break;
+    }
+    return PyLong_FromSsize_t(found);
+}
+
+/* ---- occurrences(): every place a text appears, overlaps included ------- */
+
+static ALWAYS_INLINE int occurrences_of(const void *data, int kind, Py_ssize_t end,
+                                        PyObject *text, PyObject *positions) {
+    const void *wanted = PyUnicode_DATA(text);
+    int wanted_kind = PyUnicode_KIND(text);
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    Py_UCS4 first = PyUnicode_READ(wanted_kind, wanted, 0);
+    char ascii[1] = {(char)first};
+    Py_ssize_t last = end - length;
+    for (Py_ssize_t i = 0; i <= last; i++) {
+        if (first < 128) {
+            i = find_any(data, kind, i, last + 1, ascii, 1);
+            if (i > last) {
+                break;
+            }
+        } else if (at(data, kind, i) != first) {
+            continue;
+        }
+        Py_ssize_t k = 1;
+        while (k < length && at(data, kind, i + k) == PyUnicode_READ(wanted_kind, wanted, k)) {
+            k++;
+        }
+        if (k == length) {
+            PyObject *position = PyLong_FromSsize_t(i);
+            if (position == NULL || PyList_Append(positions, position) < 0) {
+                Py_XDECREF(position);
+                return -1;
+            }
+            Py_DECREF(position);
+        }
+    }
+    return 0;
+}
+
+static int occurrences_1(const void *d, Py_ssize_t e, PyObject *t, PyObject *p) {
+    return occurrences_of(d, PyUnicode_1BYTE_KIND, e, t, p);
+}
+static int occurrences_2(const void *d, Py_ssize_t e, PyObject *t, PyObject *p) {
+    return occurrences_of(d, PyUnicode_2BYTE_KIND, e, t, p);
+}
+static int occurrences_4(const void *d, Py_ssize_t e, PyObject *t, PyObject *p) {
+    return occurrences_of(d, PyUnicode_4BYTE_KIND, e, t, p);
+}
+
+PyDoc_STRVAR(occurrences_doc,
+             "occurrences(html, text, positions, /)\n--\n\n"
+             "Append to the list ``positions`` the start of every occurrence of ``text``\n"
+             "in ``html``, in order, overlapping ones included (``text`` not empty).");
+
+static PyObject *occurrences(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) ||
+        !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "occurrences() takes two str and a list");
+        return NULL;
+    }
+    PyObject *html = args[0], *text = args[1];
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(html) < 0 || PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    if (PyUnicode_GET_LENGTH(text) == 0) {
+        PyErr_SetString(PyExc_ValueError, "occurrences() of an empty text");
+        return NULL;
+    }
+    const void *data = PyUnicode_DATA(html);
+    Py_ssize_t end = PyUnicode_GET_LENGTH(html);
+    int status;
+    switch (PyUnicode_KIND(html)) {
+    case PyUnicode_1BYTE_KIND:
+        status = occurrences_1(data, end, text, args[2]);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        status = occurrences_2(data, end, text, args[2]);
+        break;
+    default:
+        status = occurrences_4(data, end, text, args[2]);
+        break;
+    }
+    if (status < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"landmarks", (PyCFunction)(void (*)(void))landmarks, METH_FASTCALL, landmarks_doc},
+    {"mentions", (PyCFunction)(void (*)(void))mentions, METH_FASTCALL, mentions_doc},
+    {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL, skip_doc},
+    {"occurrences", (PyCFunction)(void (*)(void))occurrences, METH_FASTCALL, occurrences_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    "mypharm_consent._gatescan",
+    "Compiled searches of mypharm_consent.gating (optional; the regular expressions\n"
+    "there are the definition).",
+    0,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__gatescan(void) { return PyModule_Create(&module); }

@@ -1,0 +1,295 @@
+"""The compiled searches of gating (``mypharm_consent._gatescan``) against their definitions.
+
+``gating._landmarks_py``, ``_mentions_py`` and ``_occurrences_py`` are the
+regular expressions and string searches that define what gating looks for;
+the extension must give the very same answers on any text: the three
+string widths of CPython (Latin-1, BMP, astral), positions cut anywhere,
+and text made of the characters and words the searches stop on. Without
+the extension (or with ``MYPHARM_CONSENT_SPEEDUPS=0``) gating runs on the
+definitions, checked in subprocesses.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from mypharm_consent import gating
+
+try:
+    from mypharm_consent import _gatescan
+except ImportError:  # built without a C compiler: only the fallback is tested
+    if os.environ.get("CI"):
+        raise  # CI builds it: a missing extension there is a failed build
+    _gatescan = None  # type: ignore[assignment]
+
+compiled_only = pytest.mark.skipif(
+    _gatescan is None, reason="mypharm_consent._gatescan is not built"
+)
+
+#: Words and characters the searches stop on, with the near misses around them.
+PIECES = st.sampled_from(
+    [
+        "<",
+        ">",
+        "=",
+        '"',
+        "'",
+        "-",
+        "&",
+        "#",
+        ":",
+        "/",
+        "\\",
+        "\t",
+        "\n",
+        "\r",
+        "\f",
+        " ",
+        "!",
+        "?",
+        "x",
+        "X",
+        "0",
+        "9",
+        "a",
+        "Z",
+        "é",
+        "–",
+        "😀",
+        "<!--",
+        "<!-",
+        "-->",
+        "<script",
+        "<script ",
+        "<script>",
+        "</script>",
+        "<scriptx",
+        "<Script ",
+        "<SCRIPT>",
+        "<style ",
+        "<textarea>",
+        "<title/",
+        "<xmp>",
+        "<iframe ",
+        "<noembed>",
+        "<noframes>",
+        "<noscript>",
+        "<plaintext>",
+        "<head>",
+        "<header>",
+        "<video ",
+        "</video>",
+        "<audio>",
+        "</audio ",
+        "<picture>",
+        "</picture/",
+        "<videox",
+        "</Video>",
+        "<a href=",
+        "<img src=",
+        '="a>b"',
+        "='a>b'",
+        '= "x"',
+        "=\t'y>'",
+        "data-consent",
+        "DATA-CONSENT",
+        "Data-Consent",
+        "data-consen",
+        "-consent",
+        "ata-consent",
+        "&#47;",
+        "&#047;",
+        "&#0047;",
+        "&#92;",
+        "&#58;",
+        "&#9;",
+        "&#09;",
+        "&#10;",
+        "&#13;",
+        "&#470;",
+        "&#x2f;",
+        "&#X2F;",
+        "&#x02F;",
+        "&#x5c;",
+        "&#x3A;",
+        "&#x9;",
+        "&#xa;",
+        "&#xD;",
+        "&#x2fa;",
+        "&sol;",
+        "&bsol;",
+        "&colon;",
+        "&Tab;",
+        "&NewLine;",
+        "&Sol;",
+        "&soll;",
+        "&sol",
+        "https://",
+        "http:",
+        "https:\\\\",
+        "//",
+        "///",
+        "/\t/",
+        "/\\",
+        "\\\\",
+        "www.adpartner.example",
+        "cdn.example",
+        "user@host:8080",
+        "&amp;",
+    ]
+)
+_SPACES = st.sampled_from(["", " ", "\t", "\n", "/", " / "])
+_VALUES = st.sampled_from(
+    ['"x>y"', "'a>'", "b", 'b="c>d"', "b='c'", '"unclosed', "'", "=x", "b/c", "", ">", "é–"]
+)
+#: Tags with attributes spelt every way the standard allows (and some it does not).
+TAGS = st.builds(
+    lambda opening, name, attributes, close: opening + name + "".join(attributes) + close,
+    st.sampled_from(["<", "</"]),
+    st.sampled_from(["p", "a", "img", "video", "script", "Div", "aB", "x-y", "é"]),
+    st.lists(
+        st.builds(
+            lambda space, name, equals, value: space + name + equals + value,
+            _SPACES,
+            st.sampled_from(["a", "data-consent", "src", "=", '"q', "B"]),
+            st.sampled_from(["", "=", " = ", "\t="]),
+            _VALUES,
+        ),
+        max_size=4,
+    ),
+    st.sampled_from([">", "/>", " >", ""]),
+)
+PAGES = st.lists(PIECES | TAGS | st.text(max_size=3), max_size=40).map("".join)
+
+
+def _widths(page: str) -> list[str]:
+    """The page, and the same with a character that makes CPython store it wider."""
+    return [page, page + "–", page + "😀"]
+
+
+@compiled_only
+@settings(max_examples=400, deadline=None)
+@given(PAGES, st.integers(min_value=-3, max_value=200))
+@example('<a title="x>y">', 20)
+@example("<!-", 3)
+@example("<video", 6)
+@example("<video>", 6)
+def test_landmarks_agree(page: str, limit: int) -> None:
+    for text in _widths(page):
+        for end in (limit, len(text), len(text) + 5):
+            assert _gatescan.landmarks(text, end) == gating._landmarks_py(text, end), (text, end)
+
+
+@compiled_only
+@settings(max_examples=400, deadline=None)
+@given(PAGES, st.booleans())
+@example("data-consent&#47;//host", True)
+@example("a:b:c//d//e", True)
+@example("//\\host /\\x \\\\y", True)
+def test_mentions_agree(page: str, hosts: bool) -> None:
+    for text in _widths(page):
+        assert _gatescan.mentions(text, hosts) == gating._mentions_py(text, hosts), text
+
+
+@compiled_only
+@settings(max_examples=300, deadline=None)
+@given(PAGES, PIECES | st.text(min_size=1, max_size=4))
+@example("aaaa", "aa")
+@example("x–y–", "–")
+@example("😀😀😀", "😀😀")
+def test_occurrences_agree(page: str, text: str) -> None:
+    for html in _widths(page):
+        compiled: list[int] = [7]
+        defined: list[int] = [7]
+        _gatescan.occurrences(html, text, compiled)
+        gating._occurrences_py(html, text, defined)
+        assert compiled == defined, (html, text)
+
+
+@compiled_only
+def test_the_searches_refuse_wrong_arguments() -> None:
+    with pytest.raises(TypeError):
+        _gatescan.landmarks(b"<head>", 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _gatescan.mentions("x", True, 1)  # type: ignore[call-arg]
+    with pytest.raises(ValueError, match="empty"):
+        _gatescan.occurrences("abc", "", [])
+    with pytest.raises(TypeError):
+        _gatescan.occurrences("abc", "a", ())  # type: ignore[arg-type]
+
+
+@compiled_only
+def test_gating_uses_the_extension_when_built() -> None:
+    assert gating.SPEEDUPS
+    assert gating._landmarks is _gatescan.landmarks
+
+
+_FALLBACK = """
+import sys
+{prelude}
+from mypharm_consent import gating
+from tests.consent.gating_pages import NOTHING, TRACKER, gating_config
+page = f'<p>x</p><script src="https://{{TRACKER}}/a.js"></script>'
+out = gating.gate_html(page, NOTHING, gating_config(consent_mode=False))
+print(gating.SPEEDUPS, 'type="text/plain"' in out, f'data-src="https://{{TRACKER}}/a.js"' in out)
+"""
+
+
+@pytest.mark.parametrize(
+    ("prelude", "environment", "logged"),
+    [
+        ("", {"MYPHARM_CONSENT_SPEEDUPS": "0"}, "MYPHARM_CONSENT_SPEEDUPS=0"),
+        (
+            "sys.modules['mypharm_consent._gatescan'] = None",
+            {},
+            "mypharm_consent._gatescan is not built",
+        ),
+    ],
+    ids=["disabled", "missing"],
+)
+def test_without_the_extension_gating_searches_in_python(
+    prelude: str, environment: dict[str, str], logged: str
+) -> None:
+    script = "import logging; logging.basicConfig(level=logging.DEBUG)\n" + _FALLBACK.format(
+        prelude=prelude
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.stdout.split() == ["False", "True", "True"]
+    assert logged in result.stderr
+
+
+@compiled_only
+@settings(max_examples=500, deadline=None)
+@given(PAGES, st.integers(min_value=0, max_value=60), st.integers(min_value=0, max_value=300))
+@example("<a b='c>d'>x", 0, 12)
+@example("<!-- a --!><p>", 0, 14)
+@example("<!---->", 0, 7)
+@example('<p a="x></p>', 0, 20)
+@example("<p =x>", 0, 6)
+@example("</video >", 0, 9)
+@example("<aB>", 0, 4)
+@example('<p a=b="c>d">', 0, 14)
+def test_skip_agrees(page: str, position: int, end: int) -> None:
+    for html in _widths(page):
+        for stop in (end, len(html)):
+            start = min(position, stop, len(html))
+            assert _gatescan.skip(html, start, stop) == gating._skip_py(html, start, stop), (
+                html,
+                start,
+                stop,
+            )
