@@ -126,9 +126,24 @@ static ALWAYS_INLINE int spelt(const void *data, int kind, Py_ssize_t index, Py_
 
 /* ---- landmarks(): _QUOTED_GT and _LANDMARK of gating.py ------------------ */
 
+/* The next position of each character the quoted-">" check looks for, found
+ * sixteen bytes at a time and kept while it lies ahead (so each part of the page is
+ * searched once per character, however many attribute values it holds). */
+typedef struct {
+    Py_ssize_t gt, double_quote, single_quote;
+} ahead;
+
+static ALWAYS_INLINE Py_ssize_t next_of(const void *data, int kind, Py_ssize_t *cached,
+                                        Py_ssize_t from, Py_ssize_t end, const char *target) {
+    if (*cached < from) {
+        *cached = find_any(data, kind, from, end, target, 1);
+    }
+    return *cached;
+}
+
 /* _QUOTED_GT at `index` (an "="): =[\t\n\f\r ]*+(?:"[^">]*+>|'[^'>]*+>) */
 static ALWAYS_INLINE int quoted_gt(const void *data, int kind, Py_ssize_t index,
-                                   Py_ssize_t end) {
+                                   Py_ssize_t end, ahead *next) {
     Py_ssize_t k = index + 1;
     while (k < end && is_space(at(data, kind, k))) {
         k++;
@@ -140,16 +155,11 @@ static ALWAYS_INLINE int quoted_gt(const void *data, int kind, Py_ssize_t index,
     if (quote != '"' && quote != '\'') {
         return 0;
     }
-    for (k++; k < end; k++) {
-        Py_UCS4 c = at(data, kind, k);
-        if (c == '>') {
-            return 1;
-        }
-        if (c == quote) {
-            return 0;
-        }
-    }
-    return 0;
+    Py_ssize_t gt = next_of(data, kind, &next->gt, k + 1, end, ">");
+    Py_ssize_t closing = quote == '"'
+                             ? next_of(data, kind, &next->double_quote, k + 1, end, "\"")
+                             : next_of(data, kind, &next->single_quote, k + 1, end, "'");
+    return gt < end && gt < closing;
 }
 
 typedef struct {
@@ -158,11 +168,6 @@ typedef struct {
 } word;
 
 #define WORD(text) {text, sizeof text - 1}
-static const word raw_names[] = {
-    WORD("script"), WORD("style"),    WORD("textarea"),  WORD("title"),
-    WORD("xmp"),    WORD("iframe"),   WORD("noembed"),   WORD("noframes"),
-    WORD("noscript"), WORD("plaintext"), WORD("head"),
-};
 static const word container_names[] = {WORD("video"), WORD("audio"), WORD("picture")};
 
 /* A name at `index` followed by a delimiter ([\t\n\f\r />]) before `end`. */
@@ -185,38 +190,56 @@ static ALWAYS_INLINE int named(const void *data, int kind, Py_ssize_t index, Py_
     return 0;
 }
 
-/* _LANDMARK at `index` (a "<"): 1 for a landmark, 2 for a name with a capital, else 0. */
+/* Whether the lower-case run [start, start + length) is `word`. */
+#define IS(word) (length == (Py_ssize_t)(sizeof word - 1) && spelt(data, kind, start, end, word, length))
+
+/* _LANDMARK at `index` (a "<"): 1 for a landmark, 2 for a name with a capital, else 0.
+ * Every name there is lower-case letters followed by a delimiter, so only a run of
+ * lower-case letters of a name's length, with a delimiter after it, can be one. */
 static ALWAYS_INLINE int landmark_at(const void *data, int kind, Py_ssize_t index,
                                      Py_ssize_t end) {
     Py_ssize_t after = index + 1;
     if (spelt(data, kind, after, end, "!--", 3)) {
         return 1;
     }
-    Py_ssize_t k = after;
-    if (k < end && at(data, kind, k) == '/') {
-        k++;
-    }
-    Py_ssize_t name = k;
+    int closing = after < end && at(data, kind, after) == '/';
+    Py_ssize_t start = after + closing, k = start;
     while (k < end && is_lower(at(data, kind, k))) {
         k++;
     }
-    if (k < end && is_upper(at(data, kind, k))) {
+    if (k >= end) {
+        return 0;
+    }
+    Py_UCS4 next = at(data, kind, k);
+    if (is_upper(next)) {
         return 2;
     }
-    if (named(data, kind, name, end, container_names, 3)) {
+    if (!(is_space(next) || next == '/' || next == '>')) {
+        return 0;
+    }
+    Py_ssize_t length = k - start;
+    if (IS("video") || IS("audio") || IS("picture")) {
         return 1;
     }
-    return named(data, kind, after, end, raw_names, sizeof raw_names / sizeof raw_names[0]);
+    if (closing) {
+        return 0;
+    }
+    return IS("script") || IS("style") || IS("textarea") || IS("title") || IS("xmp") ||
+           IS("iframe") || IS("noembed") || IS("noframes") || IS("noscript") ||
+           IS("plaintext") || IS("head");
 }
+
+#undef IS
 
 /* 0 and the landmarks appended to `found`; 1 when the quick read does not hold; -1 on error. */
 static ALWAYS_INLINE int landmarks_of(const void *data, int kind, Py_ssize_t end,
                                       PyObject *found) {
+    ahead next = {-1, -1, -1};
     for (Py_ssize_t i = find_any(data, kind, 0, end, "=<", 2); i < end;
          i = find_any(data, kind, i + 1, end, "=<", 2)) {
         Py_UCS4 c = at(data, kind, i);
         if (c == '=') {
-            if (quoted_gt(data, kind, i, end)) {
+            if (quoted_gt(data, kind, i, end, &next)) {
                 return 1;
             }
         } else if (c == '<') {
@@ -381,10 +404,10 @@ static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind,
      * hide the text it covers from the others, only from itself. */
     Py_ssize_t authority_next = 0, colon_next = 0, backslashed_next = 0;
     int separator = 0;
-    const char *targets = hosts ? "-&:/\\" : "-";
-    int count = hosts ? 5 : 1;
-    for (Py_ssize_t i = find_any(data, kind, 0, end, targets, count); i < end;
-         i = find_any(data, kind, i + 1, end, targets, count)) {
+    /* Constant per call site, so that the search is unrolled for each. */
+#define NEXT_MENTION(from)                                                                     \
+    (hosts ? find_any(data, kind, (from), end, "-&:/\\", 5) : find_any(data, kind, (from), end, "-", 1))
+    for (Py_ssize_t i = NEXT_MENTION(0); i < end; i = NEXT_MENTION(i + 1)) {
         Py_UCS4 c = at(data, kind, i);
         if (c == '-') {
             /* -[cC][oO][nN][sS][eE][nN][tT] with "data" (any case) before it. */
@@ -470,16 +493,26 @@ static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind,
         }
     }
     return separator;
+#undef NEXT_MENTION
 }
 
 static int mentions_1(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
-    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_1BYTE_KIND, end, hosts, p, t);
+    if (hosts) {
+        return mentions_of(html, PyUnicode_DATA(html), PyUnicode_1BYTE_KIND, end, 1, p, t);
+    }
+    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_1BYTE_KIND, end, 0, p, t);
 }
 static int mentions_2(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
-    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_2BYTE_KIND, end, hosts, p, t);
+    if (hosts) {
+        return mentions_of(html, PyUnicode_DATA(html), PyUnicode_2BYTE_KIND, end, 1, p, t);
+    }
+    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_2BYTE_KIND, end, 0, p, t);
 }
 static int mentions_4(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
-    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_4BYTE_KIND, end, hosts, p, t);
+    if (hosts) {
+        return mentions_of(html, PyUnicode_DATA(html), PyUnicode_4BYTE_KIND, end, 1, p, t);
+    }
+    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_4BYTE_KIND, end, 0, p, t);
 }
 
 PyDoc_STRVAR(mentions_doc,
@@ -767,17 +800,60 @@ static PyObject *skip(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 
 /* ---- occurrences(): every place a text appears, overlaps included ------- */
 
+/* The first index in [index, last] where `first` is and `final` is `offset` further
+ * (both ASCII), or last + 1: comparing two characters at once leaves few candidates
+ * to check in full, even for a first letter that is everywhere in the text. */
+static ALWAYS_INLINE Py_ssize_t find_pair(const void *data, int kind, Py_ssize_t index,
+                                          Py_ssize_t last, char first, char final,
+                                          Py_ssize_t offset) {
+#ifdef HAVE_SSE2
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *text = (const Py_UCS1 *)data;
+        __m128i firsts = _mm_set1_epi8(first), finals = _mm_set1_epi8(final);
+        for (; index + 15 <= last; index += 16) {
+            __m128i head = _mm_loadu_si128((const __m128i *)(text + index));
+            __m128i tail = _mm_loadu_si128((const __m128i *)(text + index + offset));
+            int mask = _mm_movemask_epi8(
+                _mm_and_si128(_mm_cmpeq_epi8(head, firsts), _mm_cmpeq_epi8(tail, finals)));
+            if (mask != 0) {
+                return index + __builtin_ctz((unsigned)mask);
+            }
+        }
+    } else if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *text = (const Py_UCS2 *)data;
+        __m128i firsts = _mm_set1_epi16(first), finals = _mm_set1_epi16(final);
+        for (; index + 7 <= last; index += 8) {
+            __m128i head = _mm_loadu_si128((const __m128i *)(text + index));
+            __m128i tail = _mm_loadu_si128((const __m128i *)(text + index + offset));
+            int mask = _mm_movemask_epi8(
+                _mm_and_si128(_mm_cmpeq_epi16(head, firsts), _mm_cmpeq_epi16(tail, finals)));
+            if (mask != 0) {
+                return index + __builtin_ctz((unsigned)mask) / 2;
+            }
+        }
+    }
+#endif
+    for (; index <= last; index++) {
+        if (at(data, kind, index) == (Py_UCS4)first &&
+            at(data, kind, index + offset) == (Py_UCS4)final) {
+            return index;
+        }
+    }
+    return last + 1;
+}
+
 static ALWAYS_INLINE int occurrences_of(const void *data, int kind, Py_ssize_t end,
                                         PyObject *text, PyObject *positions) {
     const void *wanted = PyUnicode_DATA(text);
     int wanted_kind = PyUnicode_KIND(text);
     Py_ssize_t length = PyUnicode_GET_LENGTH(text);
     Py_UCS4 first = PyUnicode_READ(wanted_kind, wanted, 0);
-    char ascii[1] = {(char)first};
+    Py_UCS4 final = PyUnicode_READ(wanted_kind, wanted, length - 1);
+    int ascii = first < 128 && final < 128;
     Py_ssize_t last = end - length;
     for (Py_ssize_t i = 0; i <= last; i++) {
-        if (first < 128) {
-            i = find_any(data, kind, i, last + 1, ascii, 1);
+        if (ascii) {
+            i = find_pair(data, kind, i, last, (char)first, (char)final, length - 1);
             if (i > last) {
                 break;
             }
