@@ -660,9 +660,39 @@ static ALWAYS_INLINE int plain_name(const void *data, int kind, Py_ssize_t index
     return !(k < end && is_upper(at(data, kind, k)));
 }
 
-/* One step of _SKIP at `index` (a "<"): where it ends, or -1 when no branch matches. */
+/* Whether the sorted list of positions `triggers` has one in [start, stop): 1, 0, or -1
+ * on error (an item that is not an int). */
+static int holds_trigger(PyObject *triggers, Py_ssize_t start, Py_ssize_t stop) {
+    Py_ssize_t low = 0, high = PyList_GET_SIZE(triggers);
+    while (low < high) {
+        Py_ssize_t middle = low + (high - low) / 2;
+        Py_ssize_t value = PyLong_AsSsize_t(PyList_GET_ITEM(triggers, middle));
+        if (value == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (value < start) {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    if (low == PyList_GET_SIZE(triggers)) {
+        return 0;
+    }
+    Py_ssize_t found = PyLong_AsSsize_t(PyList_GET_ITEM(triggers, low));
+    if (found == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return found < stop;
+}
+
+static const word quiet_media[] = {WORD("img"), WORD("source"), WORD("track"), WORD("link")};
+
+/* One step of _SKIP at `index` (a "<"): where it ends, or -1 when no branch matches;
+ * with `triggers`, also past an <img>, <source>, <track> or <link> holding none of them
+ * (_QUIET_MEDIA); -2 on error. */
 static ALWAYS_INLINE Py_ssize_t skip_markup(const void *data, int kind, Py_ssize_t index,
-                                            Py_ssize_t end) {
+                                            Py_ssize_t end, PyObject *triggers) {
     Py_ssize_t k = index + 1;
     Py_UCS4 next = k < end ? at(data, kind, k) : 0;
     if (next == '!') {
@@ -715,6 +745,15 @@ static ALWAYS_INLINE Py_ssize_t skip_markup(const void *data, int kind, Py_ssize
         /* <(?![A-Za-z!?/]): a "<" of text. */
         return index + 1;
     }
+    if (triggers != NULL && named(data, kind, k, end, quiet_media, 4)) {
+        RUN(!(is_space(c) || c == '/' || c == '>'));
+        Py_ssize_t stop = attributes_end(data, kind, k, end);
+        if (stop < 0) {
+            return -1;
+        }
+        int held = holds_trigger(triggers, index, stop);
+        return held < 0 ? -2 : held ? -1 : stop;
+    }
     if (!plain_name(data, kind, k, end, start_names,
                     sizeof start_names / sizeof start_names[0])) {
         return -1;
@@ -723,14 +762,18 @@ static ALWAYS_INLINE Py_ssize_t skip_markup(const void *data, int kind, Py_ssize
     return attributes_end(data, kind, k, end);
 }
 
+/* Where the skip from `index` ends, or -1 on error. */
 static ALWAYS_INLINE Py_ssize_t skip_of(const void *data, int kind, Py_ssize_t index,
-                                        Py_ssize_t end) {
+                                        Py_ssize_t end, PyObject *triggers) {
     while (index < end) {
         index = find_any(data, kind, index, end, "<", 1);
         if (index >= end) {
             break;
         }
-        Py_ssize_t after = skip_markup(data, kind, index, end);
+        Py_ssize_t after = skip_markup(data, kind, index, end, triggers);
+        if (after == -2) {
+            return -1;
+        }
         if (after < 0) {
             break;
         }
@@ -741,27 +784,31 @@ static ALWAYS_INLINE Py_ssize_t skip_of(const void *data, int kind, Py_ssize_t i
 
 #undef RUN
 
-static Py_ssize_t skip_1(const void *d, Py_ssize_t i, Py_ssize_t e) {
-    return skip_of(d, PyUnicode_1BYTE_KIND, i, e);
+static Py_ssize_t skip_1(const void *d, Py_ssize_t i, Py_ssize_t e, PyObject *t) {
+    return skip_of(d, PyUnicode_1BYTE_KIND, i, e, t);
 }
-static Py_ssize_t skip_2(const void *d, Py_ssize_t i, Py_ssize_t e) {
-    return skip_of(d, PyUnicode_2BYTE_KIND, i, e);
+static Py_ssize_t skip_2(const void *d, Py_ssize_t i, Py_ssize_t e, PyObject *t) {
+    return skip_of(d, PyUnicode_2BYTE_KIND, i, e, t);
 }
-static Py_ssize_t skip_4(const void *d, Py_ssize_t i, Py_ssize_t e) {
-    return skip_of(d, PyUnicode_4BYTE_KIND, i, e);
+static Py_ssize_t skip_4(const void *d, Py_ssize_t i, Py_ssize_t e, PyObject *t) {
+    return skip_of(d, PyUnicode_4BYTE_KIND, i, e, t);
 }
 
 PyDoc_STRVAR(skip_doc,
-             "skip(html, position, end, /)\n--\n\n"
+             "skip(html, position, end, triggers=None, /)\n--\n\n"
              "Where ``_SKIP.match(html, position, end)`` ends: past the text, comments and\n"
-             "tags gating has no business with, up to the first construct it must read.");
+             "tags gating has no business with, up to the first construct it must read.\n"
+             "With ``triggers`` (a sorted list of positions), also past the ``<img>``,\n"
+             "``<source>``, ``<track>`` and ``<link>`` tags that hold none of them.");
 
 static PyObject *skip(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 3 || !PyUnicode_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "skip() takes a str and two ints");
+    if ((nargs != 3 && nargs != 4) || !PyUnicode_Check(args[0]) ||
+        (nargs == 4 && args[3] != Py_None && !PyList_Check(args[3]))) {
+        PyErr_SetString(PyExc_TypeError, "skip() takes a str, two ints and a list or None");
         return NULL;
     }
+    PyObject *triggers = nargs == 4 && args[3] != Py_None ? args[3] : NULL;
     PyObject *html = args[0];
     Py_ssize_t position = PyLong_AsSsize_t(args[1]);
     Py_ssize_t limit = position == -1 && PyErr_Occurred() ? -1 : PyLong_AsSsize_t(args[2]);
@@ -786,14 +833,17 @@ static PyObject *skip(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_ssize_t found;
     switch (PyUnicode_KIND(html)) {
     case PyUnicode_1BYTE_KIND:
-        found = skip_1(data, start, end);
+        found = skip_1(data, start, end, triggers);
         break;
     case PyUnicode_2BYTE_KIND:
-        found = skip_2(data, start, end);
+        found = skip_2(data, start, end, triggers);
         break;
     default:
-        found = skip_4(data, start, end);
+        found = skip_4(data, start, end, triggers);
         break;
+    }
+    if (found < 0) {
+        return NULL;
     }
     return PyLong_FromSsize_t(found);
 }

@@ -219,6 +219,9 @@ _SKIP = re.compile(
     r")*+"
 )
 _ANY_TAG = re.compile(rf"</?[A-Za-z][^{_WS}/>]*+{_ATTRS}>")
+# Tags that only load what they point at (not containers, not raw text): one
+# that mentions no trigger is left as written unless a gated container holds it.
+_QUIET_MEDIA = re.compile(rf"<(?:img|source|track|link){_DELIM}{_ATTRS}>")
 _START_TAG = re.compile(rf"<((?i:{_START_ALT})){_DELIM}({_ATTRS})>")
 _END_TAG = re.compile(rf"</((?i:{_END_ALT})){_DELIM}{_ATTRS}>")
 _ATTR = re.compile(
@@ -587,7 +590,8 @@ class _Page:
         html = self.html
         position = start
         while not self.done(position) and not (container and not self.inheriting()):
-            position = _skip(html, position, end)
+            quiet = None if self.read_all or self.inheriting() else self.triggers
+            position = _skip(html, position, end, quiet)
             if position >= end:
                 return end
             if html.startswith("</", position):
@@ -1090,14 +1094,27 @@ def _occurrences_py(html: str, text: str, positions: list[int]) -> None:
         found = html.find(text, found + 1)
 
 
-def _skip_py(html: str, position: int, end: int) -> int:
+def _skip_py(html: str, position: int, end: int, triggers: list[int] | None = None) -> int:
     """Where :data:`_SKIP` stops from ``position`` (before ``end``): the next thing to read.
 
-    The definition; ``mypharm_consent._gatescan.skip`` gives the same answer.
+    With ``triggers`` (the sorted mentions), also past the ``<img>``,
+    ``<source>``, ``<track>`` and ``<link>`` tags that hold none: outside a
+    gated container, :meth:`_Page.element` would leave them as they are. The
+    definition; ``mypharm_consent._gatescan.skip`` gives the same answer.
     """
-    skipped = _SKIP.match(html, position, end)
-    assert skipped is not None  # the pattern also matches the empty string
-    return skipped.end()
+    while True:
+        skipped = _SKIP.match(html, position, end)
+        assert skipped is not None  # the pattern also matches the empty string
+        position = skipped.end()
+        if triggers is None or position >= end:
+            return position
+        tag = _QUIET_MEDIA.match(html, position, end)
+        if tag is None:
+            return position
+        index = bisect_left(triggers, position)
+        if index < len(triggers) and triggers[index] < tag.end():
+            return position
+        position = tag.end()
 
 
 def _landmarks_py(html: str, limit: int) -> list[int] | None:
@@ -1141,7 +1158,7 @@ def _mentions_py(html: str, hosts: bool) -> tuple[list[int], set[str] | None]:
 
 
 def _load_scan() -> tuple[
-    Callable[[str, int, int], int],
+    Callable[[str, int, int, list[int] | None], int],
     Callable[[str, int], list[int] | None],
     Callable[[str, bool], tuple[list[int], set[str] | None]],
     Callable[[str, str, list[int]], None],

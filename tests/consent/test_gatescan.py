@@ -153,7 +153,9 @@ _VALUES = st.sampled_from(
 TAGS = st.builds(
     lambda opening, name, attributes, close: opening + name + "".join(attributes) + close,
     st.sampled_from(["<", "</"]),
-    st.sampled_from(["p", "a", "img", "video", "script", "Div", "aB", "x-y", "é"]),
+    st.sampled_from(
+        ["p", "a", "img", "link", "source", "track", "video", "script", "Div", "aB", "x-y", "é"]
+    ),
     st.lists(
         st.builds(
             lambda space, name, equals, value: space + name + equals + value,
@@ -275,21 +277,42 @@ def test_without_the_extension_gating_searches_in_python(
 
 @compiled_only
 @settings(max_examples=500, deadline=None)
-@given(PAGES, st.integers(min_value=0, max_value=60), st.integers(min_value=0, max_value=300))
-@example("<a b='c>d'>x", 0, 12)
-@example("<!-- a --!><p>", 0, 14)
-@example("<!---->", 0, 7)
-@example('<p a="x></p>', 0, 20)
-@example("<p =x>", 0, 6)
-@example("</video >", 0, 9)
-@example("<aB>", 0, 4)
-@example('<p a=b="c>d">', 0, 14)
-def test_skip_agrees(page: str, position: int, end: int) -> None:
+@given(
+    PAGES,
+    st.integers(min_value=0, max_value=60),
+    st.integers(min_value=0, max_value=300),
+    st.none() | st.lists(st.integers(min_value=0, max_value=300), unique=True).map(sorted),
+)
+@example("<a b='c>d'>x", 0, 12, None)
+@example("<!-- a --!><p>", 0, 14, None)
+@example("<!---->", 0, 7, None)
+@example('<p a="x></p>', 0, 20, None)
+@example("<p =x>", 0, 6, None)
+@example("</video >", 0, 9, None)
+@example("<aB>", 0, 4, None)
+@example('<p a=b="c>d">', 0, 14, None)
+@example('<img src="x"><link href=y><p>', 0, 40, [])
+@example('<img src="x"><link href=y><p>', 0, 40, [5])
+@example('<img src="x"><link href=y><p>', 0, 40, [13])
+@example("<img src=x", 0, 40, [])
+def test_skip_agrees(page: str, position: int, end: int, triggers: list[int] | None) -> None:
     for html in _widths(page):
         for stop in (end, len(html)):
             start = min(position, stop, len(html))
-            assert _gatescan.skip(html, start, stop) == gating._skip_py(html, start, stop), (
+            compiled = _gatescan.skip(html, start, stop, triggers)
+            assert compiled == gating._skip_py(html, start, stop, triggers), (
                 html,
                 start,
                 stop,
+                triggers,
             )
+            if triggers is None:
+                assert _gatescan.skip(html, start, stop) == compiled
+
+
+@compiled_only
+def test_skip_refuses_triggers_that_are_not_positions() -> None:
+    with pytest.raises(TypeError):
+        _gatescan.skip("<img src=x>", 0, 11, ["1"])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        _gatescan.skip("<img src=x>", 0, 11, (1,))  # type: ignore[arg-type]
