@@ -642,28 +642,41 @@ class ConsentEngine:
                 html = body.decode(charset)
             except UnicodeDecodeError:
                 return None
-            html = gating.gate_html(html, state, self.config, language=language)
-            position = _markup_position(html)
-            if key is None:
+            # Pages that repeat are kept below (self.pages): gating need not keep them too.
+            html = gating.gate_html(html, state, self.config, language=language, remember=False)
+            if codec not in _SPLITTABLE_CODECS:
+                position = _markup_position(html)
                 if position is not None:
                     markup = self._markup(target, state, language)
                     html = html[:position] + markup + html[position:]
                 return html.encode(charset, errors="xmlcharrefreplace")
+            # Encoded once and cut as bytes: in these codecs "</body" is the same
+            # six bytes wherever it is, and a page-sized string is never built
+            # twice (large short-lived strings cost far more than their copy).
+            encoded = html.encode(charset, errors="xmlcharrefreplace")
+            position = _markup_byte_position(encoded)
+            if key is None:
+                if position is None:
+                    return encoded
+                view = memoryview(encoded)
+                encoded_markup = self._page_markup(state, language, target, charset)
+                return b"".join((view[:position], encoded_markup, view[position:]))
             if position is None:
-                page = RewrittenPage(html.encode(charset, errors="xmlcharrefreplace"), None)
+                page = RewrittenPage(encoded, None)
             else:
-                page = RewrittenPage(
-                    html[:position].encode(charset, errors="xmlcharrefreplace"),
-                    html[position:].encode(charset, errors="xmlcharrefreplace"),
-                )
+                page = RewrittenPage(encoded[:position], encoded[position:])
             self.pages.put(key, page)
         if page.after is None:
             return page.before
+        return page.with_markup(self._page_markup(state, language, target, charset))
+
+    def _page_markup(
+        self, state: ConsentState, language: Language, target: str, charset: str
+    ) -> bytes:
+        """The encoded banner (undecided visitors) or script and reopen link (decided ones)."""
         if state.decided:
-            encoded = self._encoded_markup(language, state.granted, target, "", charset)
-        else:
-            encoded = self._encoded_markup(language, None, target, self.csrf.token(), charset)
-        return page.with_markup(encoded)
+            return self._encoded_markup(language, state.granted, target, "", charset)
+        return self._encoded_markup(language, None, target, self.csrf.token(), charset)
 
     def _markup(self, target: str, state: ConsentState, language: Language) -> str:
         """The banner (undecided visitors) or the script and reopen link (decided ones)."""
@@ -699,6 +712,20 @@ class ConsentEngine:
     ) -> bytes:
         markup = self._render_markup(language, granted, target, token)
         return markup.encode(charset, errors="xmlcharrefreplace")
+
+
+def _markup_byte_position(encoded: bytes) -> int | None:
+    """:func:`_markup_position` of a page encoded in an ASCII-compatible codec, in bytes."""
+    position = encoded.rfind(b"</body")
+    if position != -1:
+        return position
+    lowered = encoded.lower()  # ASCII letters only: the positions stay the same
+    position = lowered.rfind(b"</body")
+    if position != -1:
+        return position
+    if b"<body" not in lowered and b"<html" not in lowered:
+        return None
+    return len(encoded)
 
 
 def _markup_position(html: str) -> int | None:

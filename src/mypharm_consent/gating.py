@@ -1214,6 +1214,7 @@ def gate_html(
     config: ConsentConfig,
     *,
     language: str | None = None,
+    remember: bool = True,
 ) -> str:
     """Return ``html`` with the tags of categories ``state`` does not grant made inert.
 
@@ -1225,12 +1226,14 @@ def gate_html(
     and, when it has gated elements, ``gate.js``. Linear in the page size;
     the last few pages are remembered, rewritten, for a few minutes, since
     most pages are the same for every visitor who made the same choice.
+    ``remember=False`` skips that (and the hash of the page it costs): for a
+    caller that keeps rewritten pages itself, as the middleware does.
     """
     if not config.gating and not config.consent_mode:
         return html
     gate = _gate_for(config)
     chosen = _language(language, config)
-    if len(html) > _REMEMBERED_CHARS:
+    if not remember or len(html) > _REMEMBERED_CHARS:
         return _gate(html, state.granted, state.gpc, gate, chosen)
     period = int(time.monotonic() // _REMEMBERED_SECONDS)
     return _remembered(html, state.granted, state.gpc, gate, chosen, period)
