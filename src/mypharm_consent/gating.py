@@ -51,7 +51,7 @@ searches alone.
 
 Those searches over the whole page (the mentions, the landmarks, the
 quoted ``>``, the skip of the full read) run in the optional C extension
-``mypharm_consent._gatescan`` when it is built, one pass each, about three
+``mypharm_consent._gatescan`` when it is built, one pass each, three to four
 times faster on a 30 KB page; the regular expressions here stay their
 definition, used alone without the extension or with the environment
 variable ``MYPHARM_CONSENT_SPEEDUPS=0``, and a property test checks that
