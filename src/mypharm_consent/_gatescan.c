@@ -124,6 +124,17 @@ static ALWAYS_INLINE int spelt(const void *data, int kind, Py_ssize_t index, Py_
     return 1;
 }
 
+/* Append `position` to the list `found`: 0, or -1 on error. */
+static int append_position(PyObject *found, Py_ssize_t position) {
+    PyObject *number = PyLong_FromSsize_t(position);
+    if (number == NULL) {
+        return -1;
+    }
+    int status = PyList_Append(found, number);
+    Py_DECREF(number);
+    return status;
+}
+
 /* ---- landmarks(): _QUOTED_GT and _LANDMARK of gating.py ------------------ */
 
 /* The next position of each character the quoted-">" check looks for, found
@@ -248,12 +259,9 @@ static ALWAYS_INLINE int landmarks_of(const void *data, int kind, Py_ssize_t end
                 return 1;
             }
             if (kind_of == 1) {
-                PyObject *position = PyLong_FromSsize_t(i);
-                if (position == NULL || PyList_Append(found, position) < 0) {
-                    Py_XDECREF(position);
+                if (append_position(found, i) < 0) {
                     return -1;
                 }
-                Py_DECREF(position);
             }
         }
     }
@@ -397,6 +405,22 @@ static int add_token(PyObject *html, Py_ssize_t start, Py_ssize_t stop, PyObject
     return status;
 }
 
+/* Past the separators from `from` (slashes, backslashes too when `backslashes`, and
+ * URL noise), add the authority there to `tokens`: where it ends, or -1 on error. */
+static ALWAYS_INLINE Py_ssize_t take_authority(PyObject *html, const void *data, int kind,
+                                               Py_ssize_t from, Py_ssize_t end, int backslashes,
+                                               PyObject *tokens) {
+    while (from < end) {
+        Py_UCS4 c = at(data, kind, from);
+        if (!(c == '/' || (backslashes && c == '\\') || is_noise(c))) {
+            break;
+        }
+        from++;
+    }
+    Py_ssize_t stop = authority_end(data, kind, from, end);
+    return add_token(html, from, stop, tokens) < 0 ? -1 : stop;
+}
+
 /* 0 with `positions` and `tokens` filled, 1 for an encoded separator, -1 on error. */
 static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind, Py_ssize_t end,
                                      int hosts, PyObject *positions, PyObject *tokens) {
@@ -421,12 +445,9 @@ static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind,
                 ascii_lower(at(data, kind, i - 3)) == 'a' &&
                 ascii_lower(at(data, kind, i - 2)) == 't' &&
                 ascii_lower(at(data, kind, i - 1)) == 'a') {
-                PyObject *position = PyLong_FromSsize_t(i - 4);
-                if (position == NULL || PyList_Append(positions, position) < 0) {
-                    Py_XDECREF(position);
+                if (append_position(positions, i - 4) < 0) {
                     return -1;
                 }
-                Py_DECREF(position);
             }
             continue;
         }
@@ -439,19 +460,10 @@ static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind,
         } else if (c == ':') {
             /* _AFTER_COLON: :[/\\\t\n\r]*+(authority) */
             if (i >= colon_next) {
-                Py_ssize_t k = i + 1;
-                while (k < end) {
-                    Py_UCS4 d = at(data, kind, k);
-                    if (d != '/' && d != '\\' && !is_noise(d)) {
-                        break;
-                    }
-                    k++;
-                }
-                Py_ssize_t stop = authority_end(data, kind, k, end);
-                if (add_token(html, k, stop, tokens) < 0) {
+                colon_next = take_authority(html, data, kind, i + 1, end, 1, tokens);
+                if (colon_next < 0) {
                     return -1;
                 }
-                colon_next = stop;
             }
         } else if (c == '/' || c == '\\') {
             /* _AUTHORITY: /[\t\n\r]*+/[/\t\n\r]*+(authority), slashes only;
@@ -465,30 +477,16 @@ static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind,
             }
             Py_UCS4 second = at(data, kind, k);
             if (c == '/' && second == '/' && i >= authority_next) {
-                Py_ssize_t j = k + 1;
-                while (j < end && (at(data, kind, j) == '/' || is_noise(at(data, kind, j)))) {
-                    j++;
-                }
-                Py_ssize_t stop = authority_end(data, kind, j, end);
-                if (add_token(html, j, stop, tokens) < 0) {
+                authority_next = take_authority(html, data, kind, k + 1, end, 0, tokens);
+                if (authority_next < 0) {
                     return -1;
                 }
-                authority_next = stop;
             }
             if ((second == '/' || second == '\\') && i >= backslashed_next) {
-                Py_ssize_t j = k + 1;
-                while (j < end) {
-                    Py_UCS4 d = at(data, kind, j);
-                    if (d != '/' && d != '\\' && !is_noise(d)) {
-                        break;
-                    }
-                    j++;
-                }
-                Py_ssize_t stop = authority_end(data, kind, j, end);
-                if (add_token(html, j, stop, tokens) < 0) {
+                backslashed_next = take_authority(html, data, kind, k + 1, end, 1, tokens);
+                if (backslashed_next < 0) {
                     return -1;
                 }
-                backslashed_next = stop;
             }
         }
     }
@@ -915,12 +913,9 @@ static ALWAYS_INLINE int occurrences_of(const void *data, int kind, Py_ssize_t e
             k++;
         }
         if (k == length) {
-            PyObject *position = PyLong_FromSsize_t(i);
-            if (position == NULL || PyList_Append(positions, position) < 0) {
-                Py_XDECREF(position);
+            if (append_position(positions, i) < 0) {
                 return -1;
             }
-            Py_DECREF(position);
         }
     }
     return 0;
