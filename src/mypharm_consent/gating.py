@@ -320,6 +320,9 @@ _Verdict = tuple[tuple[_Attribute, ...], _Match | None, tuple[tuple[int, str], .
 #: How many verdicts a configuration keeps, and the longest tag kept.
 _REMEMBERED_VERDICTS = 1024
 _REMEMBERED_TAG_CHARS = 2048
+#: How many URL authorities a configuration remembers the nature of, and the longest.
+_REMEMBERED_TOKENS = 4096
+_REMEMBERED_TOKEN_CHARS = 256
 
 
 class _Gate:
@@ -357,6 +360,8 @@ class _Gate:
         self.lock = threading.Lock()
         #: What was decided for a tag, by its text and the granted categories.
         self.verdicts: dict[tuple[str, frozenset[str]], _Verdict] = {}
+        #: Whether a URL authority found in a page is a trigger, by its text.
+        self.tokens: dict[str, bool] = {}
 
     def form_token(self) -> str:
         """A signed form token for the placeholders' buttons, renewed every minute.
@@ -1194,10 +1199,20 @@ def _authority_host(token: str) -> str:
 
 
 def _is_trigger(token: str, gate: _Gate) -> bool:
+    """Whether the URL authority ``token`` may name a declared host (remembered per gate)."""
+    known = gate.tokens.get(token)
+    if known is not None:
+        return known
     if "&" in token or "%" in token or not token.isascii():
-        return True
-    host = _authority_host(token)
-    return bool(host) and bool(gate.lookup(host))
+        known = True
+    else:
+        host = _authority_host(token)
+        known = bool(host) and bool(gate.lookup(host))
+    if len(token) <= _REMEMBERED_TOKEN_CHARS:
+        if len(gate.tokens) >= _REMEMBERED_TOKENS:
+            gate.tokens.clear()
+        gate.tokens[token] = known
+    return known
 
 
 def _language(language: str | None, config: ConsentConfig) -> Language:

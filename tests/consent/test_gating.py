@@ -747,6 +747,22 @@ def test_verdicts_are_remembered_per_choice_and_bounded() -> None:
     assert len(gate.verdicts) <= gating._REMEMBERED_VERDICTS
 
 
+def test_authorities_are_judged_once_and_bounded() -> None:
+    gate = gating._Gate(CONFIG)
+    page = f'<img src="https://{TRACKER}/p.gif"><a href="https://cdn.example/x">x</a>'
+    assert "data-src=" in gate_afresh(page, NOTHING, gate)
+    assert gate.tokens[TRACKER] is True
+    assert gate.tokens["cdn.example"] is False
+    # Remembered, the answer is the same page after page.
+    assert gate_afresh(page, NOTHING, gate) == gate_afresh(page, NOTHING, gating._Gate(CONFIG))
+    for index in range(gating._REMEMBERED_TOKENS + 10):
+        gate_afresh(f'<img src="https://host{index}.example/p.gif">', NOTHING, gate)
+    assert len(gate.tokens) <= gating._REMEMBERED_TOKENS
+    long_host = "a" * (gating._REMEMBERED_TOKEN_CHARS + 1) + ".example"
+    gate_afresh(f'<img src="https://{long_host}/p.gif">', NOTHING, gate)
+    assert long_host not in gate.tokens
+
+
 GTM = "www.googletagmanager.com"
 
 
