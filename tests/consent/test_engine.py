@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mypharm_consent import ConsentMiddleware, ConsentState
+from mypharm_consent import ConsentMiddleware, ConsentState, gating
 from mypharm_consent.cookie import ConsentCookie
 from mypharm_consent.csrf import TOKEN_REUSE_SECONDS
 from mypharm_consent.engine import ConsentEngine, ConsentRequest, safe_next
@@ -376,3 +376,66 @@ def test_the_str_bytes_and_plain_value_rewrites_agree(state_name: str) -> None:
         as_bytes[1],
     )
     assert (b"vary", b"Origin, Cookie, Accept-Language") in as_bytes[0]
+
+
+_PAGE_PIECES = st.sampled_from(
+    [
+        "<html>",
+        "<head>",
+        "<body>",
+        "</body>",
+        "</BODY>",
+        "</Body >",
+        "<BODY>",
+        "</html>",
+        "<p>é</p>",
+        "–",
+        "€",
+        "😀",
+        "<!-- </body> -->",
+        "<script>a='</body>'</script>",
+        '<script src="https://www.googletagmanager.com/gtag/js"></script>',
+        '<img data-consent="marketing" src="/p.gif">',
+        "x",
+        "\n",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(_PAGE_PIECES, max_size=12).map("".join),
+    st.sampled_from(["utf-8", "iso-8859-1", "cp1252", "ascii", "utf-16"]),
+    st.sampled_from(list(STATES)),
+    st.booleans(),
+)
+def test_the_rewritten_page_is_the_gated_text_with_the_markup_encoded(
+    page: str, charset: str, state_name: str, seen_before: bool
+) -> None:
+    # The middleware encodes the gated page once and joins it with the banner as
+    # bytes; it must answer exactly what gating the text, inserting the markup
+    # before the last </body> (the last in any case when none is in lower case)
+    # and encoding the whole would give.
+    engine = ConsentEngine(gating_config(), clock=FakeClock())
+    state = STATES[state_name]
+    body = page.encode(charset, errors="xmlcharrefreplace")
+    headers = [(b"content-type", f"text/html; charset={charset}".encode())]
+    rewrites = 3 if seen_before else 1  # the third answer comes from the page cache
+    for _ in range(rewrites):
+        rewritten = engine.rewrite_page(state, headers, body, target="/p")
+    assert rewritten is not None
+    html = gating.gate_html(body.decode(charset), state, engine.config, remember=False)
+    lowered = html.lower()
+    position = html.rfind("</body")
+    if position == -1:
+        position = lowered.rfind("</body")
+    if position == -1:
+        position = len(html) if "<body" in lowered or "<html" in lowered else -1
+    expected = html
+    if position != -1:
+        if state.decided:
+            markup = engine._render_markup("fr", state.granted, "/p", "")
+        else:
+            markup = engine._render_markup("fr", None, "/p", engine.csrf.token())
+        expected = html[:position] + markup + html[position:]
+    assert rewritten[1] == expected.encode(charset, errors="xmlcharrefreplace")
