@@ -87,6 +87,24 @@ static ALWAYS_INLINE Py_ssize_t find_any(const void *data, int kind, Py_ssize_t 
     return end;
 }
 
+/* `scanner(kind, ...)` for the width `text` is stored in, each width a copy of its own
+ * with the reads of `at` specialised. */
+#define BY_WIDTH(text, scanner, ...)                                                           \
+    (PyUnicode_KIND(text) == PyUnicode_1BYTE_KIND                                              \
+         ? scanner(PyUnicode_1BYTE_KIND, __VA_ARGS__)                                          \
+     : PyUnicode_KIND(text) == PyUnicode_2BYTE_KIND ? scanner(PyUnicode_2BYTE_KIND, __VA_ARGS__) \
+                                                    : scanner(PyUnicode_4BYTE_KIND, __VA_ARGS__))
+
+/* 0 once the characters of `text` can be read in place (always, from Python 3.12). */
+static int ready(PyObject *text) {
+#if PY_VERSION_HEX < 0x030C0000
+    return PyUnicode_READY(text);
+#else
+    (void)text;
+    return 0;
+#endif
+}
+
 static ALWAYS_INLINE int is_lower(Py_UCS4 c) { return c >= 'a' && c <= 'z'; }
 static ALWAYS_INLINE int is_upper(Py_UCS4 c) { return c >= 'A' && c <= 'Z'; }
 static ALWAYS_INLINE int is_digit(Py_UCS4 c) { return c >= '0' && c <= '9'; }
@@ -243,7 +261,7 @@ static ALWAYS_INLINE int landmark_at(const void *data, int kind, Py_ssize_t inde
 #undef IS
 
 /* 0 and the landmarks appended to `found`; 1 when the quick read does not hold; -1 on error. */
-static ALWAYS_INLINE int landmarks_of(const void *data, int kind, Py_ssize_t end,
+static ALWAYS_INLINE int landmarks_of(int kind, const void *data, Py_ssize_t end,
                                       PyObject *found) {
     ahead next = {-1, -1, -1};
     for (Py_ssize_t i = find_any(data, kind, 0, end, "=<", 2); i < end;
@@ -268,16 +286,6 @@ static ALWAYS_INLINE int landmarks_of(const void *data, int kind, Py_ssize_t end
     return 0;
 }
 
-static int landmarks_1(const void *data, Py_ssize_t end, PyObject *found) {
-    return landmarks_of(data, PyUnicode_1BYTE_KIND, end, found);
-}
-static int landmarks_2(const void *data, Py_ssize_t end, PyObject *found) {
-    return landmarks_of(data, PyUnicode_2BYTE_KIND, end, found);
-}
-static int landmarks_4(const void *data, Py_ssize_t end, PyObject *found) {
-    return landmarks_of(data, PyUnicode_4BYTE_KIND, end, found);
-}
-
 PyDoc_STRVAR(landmarks_doc,
              "landmarks(html, limit, /)\n--\n\n"
              "The starts of the landmarks (``_LANDMARK``) in ``html[:limit]``, in order, or\n"
@@ -295,11 +303,9 @@ static PyObject *landmarks(PyObject *module, PyObject *const *args, Py_ssize_t n
     if (limit == -1 && PyErr_Occurred()) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(html) < 0) {
+    if (ready(html) < 0) {
         return NULL;
     }
-#endif
     Py_ssize_t length = PyUnicode_GET_LENGTH(html);
     Py_ssize_t end = limit < 0 ? 0 : limit > length ? length : limit;
     PyObject *found = PyList_New(0);
@@ -307,18 +313,7 @@ static PyObject *landmarks(PyObject *module, PyObject *const *args, Py_ssize_t n
         return NULL;
     }
     const void *data = PyUnicode_DATA(html);
-    int status;
-    switch (PyUnicode_KIND(html)) {
-    case PyUnicode_1BYTE_KIND:
-        status = landmarks_1(data, end, found);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        status = landmarks_2(data, end, found);
-        break;
-    default:
-        status = landmarks_4(data, end, found);
-        break;
-    }
+    int status = BY_WIDTH(html, landmarks_of, data, end, found);
     if (status != 0) {
         Py_DECREF(found);
         if (status < 0) {
@@ -422,7 +417,7 @@ static ALWAYS_INLINE Py_ssize_t take_authority(PyObject *html, const void *data,
 }
 
 /* 0 with `positions` and `tokens` filled, 1 for an encoded separator, -1 on error. */
-static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind, Py_ssize_t end,
+static ALWAYS_INLINE int mentions_of(int kind, PyObject *html, const void *data, Py_ssize_t end,
                                      int hosts, PyObject *positions, PyObject *tokens) {
     /* Each pattern is searched on its own in gating.py: a match of one does not
      * hide the text it covers from the others, only from itself. */
@@ -494,25 +489,6 @@ static ALWAYS_INLINE int mentions_of(PyObject *html, const void *data, int kind,
 #undef NEXT_MENTION
 }
 
-static int mentions_1(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
-    if (hosts) {
-        return mentions_of(html, PyUnicode_DATA(html), PyUnicode_1BYTE_KIND, end, 1, p, t);
-    }
-    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_1BYTE_KIND, end, 0, p, t);
-}
-static int mentions_2(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
-    if (hosts) {
-        return mentions_of(html, PyUnicode_DATA(html), PyUnicode_2BYTE_KIND, end, 1, p, t);
-    }
-    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_2BYTE_KIND, end, 0, p, t);
-}
-static int mentions_4(PyObject *html, Py_ssize_t end, int hosts, PyObject *p, PyObject *t) {
-    if (hosts) {
-        return mentions_of(html, PyUnicode_DATA(html), PyUnicode_4BYTE_KIND, end, 1, p, t);
-    }
-    return mentions_of(html, PyUnicode_DATA(html), PyUnicode_4BYTE_KIND, end, 0, p, t);
-}
-
 PyDoc_STRVAR(mentions_doc,
              "mentions(html, hosts, /)\n--\n\n"
              "The starts of ``data-consent`` (any case) in ``html``, in order, and, when\n"
@@ -529,14 +505,9 @@ static PyObject *mentions(PyObject *module, PyObject *const *args, Py_ssize_t na
     }
     PyObject *html = args[0];
     int hosts = PyObject_IsTrue(args[1]);
-    if (hosts < 0) {
+    if (hosts < 0 || ready(html) < 0) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(html) < 0) {
-        return NULL;
-    }
-#endif
     PyObject *positions = PyList_New(0);
     PyObject *tokens = positions == NULL ? NULL : PySet_New(NULL);
     if (tokens == NULL) {
@@ -544,18 +515,10 @@ static PyObject *mentions(PyObject *module, PyObject *const *args, Py_ssize_t na
         return NULL;
     }
     Py_ssize_t end = PyUnicode_GET_LENGTH(html);
-    int status;
-    switch (PyUnicode_KIND(html)) {
-    case PyUnicode_1BYTE_KIND:
-        status = mentions_1(html, end, hosts, positions, tokens);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        status = mentions_2(html, end, hosts, positions, tokens);
-        break;
-    default:
-        status = mentions_4(html, end, hosts, positions, tokens);
-        break;
-    }
+    const void *data = PyUnicode_DATA(html);
+    /* With and without the hosts, each its own copy (the searches are unrolled). */
+    int status = hosts ? BY_WIDTH(html, mentions_of, html, data, end, 1, positions, tokens)
+                       : BY_WIDTH(html, mentions_of, html, data, end, 0, positions, tokens);
     if (status < 0) {
         Py_DECREF(positions);
         Py_DECREF(tokens);
@@ -761,7 +724,7 @@ static ALWAYS_INLINE Py_ssize_t skip_markup(const void *data, int kind, Py_ssize
 }
 
 /* Where the skip from `index` ends, or -1 on error. */
-static ALWAYS_INLINE Py_ssize_t skip_of(const void *data, int kind, Py_ssize_t index,
+static ALWAYS_INLINE Py_ssize_t skip_of(int kind, const void *data, Py_ssize_t index,
                                         Py_ssize_t end, PyObject *triggers) {
     while (index < end) {
         index = find_any(data, kind, index, end, "<", 1);
@@ -781,16 +744,6 @@ static ALWAYS_INLINE Py_ssize_t skip_of(const void *data, int kind, Py_ssize_t i
 }
 
 #undef RUN
-
-static Py_ssize_t skip_1(const void *d, Py_ssize_t i, Py_ssize_t e, PyObject *t) {
-    return skip_of(d, PyUnicode_1BYTE_KIND, i, e, t);
-}
-static Py_ssize_t skip_2(const void *d, Py_ssize_t i, Py_ssize_t e, PyObject *t) {
-    return skip_of(d, PyUnicode_2BYTE_KIND, i, e, t);
-}
-static Py_ssize_t skip_4(const void *d, Py_ssize_t i, Py_ssize_t e, PyObject *t) {
-    return skip_of(d, PyUnicode_4BYTE_KIND, i, e, t);
-}
 
 PyDoc_STRVAR(skip_doc,
              "skip(html, position, end, triggers=None, /)\n--\n\n"
@@ -813,11 +766,9 @@ static PyObject *skip(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (limit == -1 && PyErr_Occurred()) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(html) < 0) {
+    if (ready(html) < 0) {
         return NULL;
     }
-#endif
     /* As the re module reads pos and endpos. */
     Py_ssize_t length = PyUnicode_GET_LENGTH(html);
     Py_ssize_t end = limit < 0 ? 0 : limit > length ? length : limit;
@@ -828,18 +779,7 @@ static PyObject *skip(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     const void *data = PyUnicode_DATA(html);
-    Py_ssize_t found;
-    switch (PyUnicode_KIND(html)) {
-    case PyUnicode_1BYTE_KIND:
-        found = skip_1(data, start, end, triggers);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        found = skip_2(data, start, end, triggers);
-        break;
-    default:
-        found = skip_4(data, start, end, triggers);
-        break;
-    }
+    Py_ssize_t found = BY_WIDTH(html, skip_of, data, start, end, triggers);
     if (found < 0) {
         return NULL;
     }
@@ -890,7 +830,7 @@ static ALWAYS_INLINE Py_ssize_t find_pair(const void *data, int kind, Py_ssize_t
     return last + 1;
 }
 
-static ALWAYS_INLINE int occurrences_of(const void *data, int kind, Py_ssize_t end,
+static ALWAYS_INLINE int occurrences_of(int kind, const void *data, Py_ssize_t end,
                                         PyObject *text, PyObject *positions) {
     const void *wanted = PyUnicode_DATA(text);
     int wanted_kind = PyUnicode_KIND(text);
@@ -921,16 +861,6 @@ static ALWAYS_INLINE int occurrences_of(const void *data, int kind, Py_ssize_t e
     return 0;
 }
 
-static int occurrences_1(const void *d, Py_ssize_t e, PyObject *t, PyObject *p) {
-    return occurrences_of(d, PyUnicode_1BYTE_KIND, e, t, p);
-}
-static int occurrences_2(const void *d, Py_ssize_t e, PyObject *t, PyObject *p) {
-    return occurrences_of(d, PyUnicode_2BYTE_KIND, e, t, p);
-}
-static int occurrences_4(const void *d, Py_ssize_t e, PyObject *t, PyObject *p) {
-    return occurrences_of(d, PyUnicode_4BYTE_KIND, e, t, p);
-}
-
 PyDoc_STRVAR(occurrences_doc,
              "occurrences(html, text, positions, /)\n--\n\n"
              "Append to the list ``positions`` the start of every occurrence of ``text``\n"
@@ -944,29 +874,16 @@ static PyObject *occurrences(PyObject *module, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     PyObject *html = args[0], *text = args[1];
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(html) < 0 || PyUnicode_READY(text) < 0) {
+    if (ready(html) < 0 || ready(text) < 0) {
         return NULL;
     }
-#endif
     if (PyUnicode_GET_LENGTH(text) == 0) {
         PyErr_SetString(PyExc_ValueError, "occurrences() of an empty text");
         return NULL;
     }
     const void *data = PyUnicode_DATA(html);
     Py_ssize_t end = PyUnicode_GET_LENGTH(html);
-    int status;
-    switch (PyUnicode_KIND(html)) {
-    case PyUnicode_1BYTE_KIND:
-        status = occurrences_1(data, end, text, args[2]);
-        break;
-    case PyUnicode_2BYTE_KIND:
-        status = occurrences_2(data, end, text, args[2]);
-        break;
-    default:
-        status = occurrences_4(data, end, text, args[2]);
-        break;
-    }
+    int status = BY_WIDTH(html, occurrences_of, data, end, text, args[2]);
     if (status < 0) {
         return NULL;
     }

@@ -715,10 +715,16 @@ class ConsentEngine:
 
 
 def _markup_byte_position(encoded: bytes) -> int | None:
-    """:func:`_markup_position` of a page encoded in an ASCII-compatible codec, in bytes."""
+    """Where the banner goes in a page encoded in an ASCII-compatible codec, in bytes.
+
+    Before the last ``</body`` (in lower case if there is one, else in any
+    case), at the end of a document that omits it, ``None`` for a fragment
+    (e.g. a partial page update, which gets no banner).
+    """
     position = encoded.rfind(b"</body")
     if position != -1:
         return position
+    # Lower-casing a whole page is costly: only for the rare upper-case tag.
     lowered = encoded.lower()  # ASCII letters only: the positions stay the same
     position = lowered.rfind(b"</body")
     if position != -1:
@@ -729,20 +735,12 @@ def _markup_byte_position(encoded: bytes) -> int | None:
 
 
 def _markup_position(html: str) -> int | None:
-    """Where the banner goes: before the last ``</body``, or ``None`` for a fragment."""
-    position = html.rfind("</body")
-    if position != -1:
-        return position
-    # Lower-casing a whole page is costly: only for the rare upper-case tag.
-    lowered = html.lower()
-    position = lowered.rfind("</body")
-    if position != -1:
-        return position
-    # A fragment (e.g. a partial page update) gets no banner; a document that
-    # omits the optional </body> gets it at the end.
-    if "<body" not in lowered and "<html" not in lowered:
-        return None
-    return len(html)
+    """:func:`_markup_byte_position` of a text, in characters.
+
+    Every character stands for one byte (``?`` for those outside ASCII), so
+    the positions are the text's own.
+    """
+    return _markup_byte_position(html.encode("ascii", errors="replace"))
 
 
 @lru_cache(maxsize=64)

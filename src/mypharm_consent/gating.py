@@ -1192,7 +1192,6 @@ _skip, _landmarks, _mentions, _occurrences = _load_scan()
 SPEEDUPS = _landmarks is not _landmarks_py
 
 
-@lru_cache(maxsize=4096)
 def _authority_host(token: str) -> str:
     host = _URL_NOISE.sub("", token).rpartition("@")[2]
     return host.partition(":")[0].rstrip(".").lower()
