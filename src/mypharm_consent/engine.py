@@ -638,22 +638,28 @@ class ConsentEngine:
             if page is None and not pages.admits(key):
                 key = None
         if page is None:
-            try:
-                html = body.decode(charset)
-            except UnicodeDecodeError:
-                return None
             # Pages that repeat are kept below (self.pages): gating need not keep them too.
-            html = gating.gate_html(html, state, self.config, language=language, remember=False)
-            if codec not in _SPLITTABLE_CODECS:
-                position = _markup_position(html)
-                if position is not None:
-                    markup = self._markup(target, state, language)
-                    html = html[:position] + markup + html[position:]
-                return html.encode(charset, errors="xmlcharrefreplace")
-            # Encoded once and cut as bytes: in these codecs "</body" is the same
-            # six bytes wherever it is, and a page-sized string is never built
-            # twice (large short-lived strings cost far more than their copy).
-            encoded = html.encode(charset, errors="xmlcharrefreplace")
+            if codec == "utf-8":
+                # Gated as bytes, never decoded: a byte that is not UTF-8 is
+                # kept as it is (the browser shows it as U+FFFD) and does not
+                # keep the page from being gated.
+                encoded = gating.gate_utf8(body, state, self.config, language=language)
+            else:
+                try:
+                    html = body.decode(charset)
+                except UnicodeDecodeError:
+                    return None
+                html = gating.gate_html(html, state, self.config, language=language, remember=False)
+                if codec not in _SPLITTABLE_CODECS:
+                    position = _markup_position(html)
+                    if position is not None:
+                        markup = self._markup(target, state, language)
+                        html = html[:position] + markup + html[position:]
+                    return html.encode(charset, errors="xmlcharrefreplace")
+                # Encoded once and cut as bytes: in these codecs "</body" is the same
+                # six bytes wherever it is, and a page-sized string is never built
+                # twice (large short-lived strings cost far more than their copy).
+                encoded = html.encode(charset, errors="xmlcharrefreplace")
             position = _markup_byte_position(encoded)
             if key is None:
                 if position is None:

@@ -57,6 +57,11 @@ definition, used alone without the extension or with the environment
 variable ``MYPHARM_CONSENT_SPEEDUPS=0``, and a property test checks that
 both give the same answers on arbitrary text.
 
+A UTF-8 page (nearly all of them) is read byte for byte (:func:`gate_utf8`):
+decoding a French page to text and encoding it back cost more than gating
+it, and its structure is all ASCII, which UTF-8 leaves as it is. A property
+test checks that both readings give the same page.
+
 :mod:`html.parser` was not used: it calls back into Python for every tag,
 reports positions as line/column pairs, and does not implement the script
 escape states, so it is both slower and less faithful to browsers.
@@ -110,6 +115,7 @@ __all__ = [
     "asset_version",
     "consent_mode_defaults",
     "gate_html",
+    "gate_utf8",
     "url_host",
 ]
 
@@ -291,6 +297,11 @@ _ENCODED_SEPARATOR = re.compile(
     r"&(?:#0*+(?:47|92|58|9|10|13)(?![0-9])|#[xX]0*+(?:2[fF]|5[cC]|3[aA]|[9aAdD])(?![0-9a-fA-F])"
     r"|(?:sol|bsol|colon|Tab|NewLine)(?![A-Za-z]))"
 )
+# The same over a UTF-8 page read byte for byte (see :func:`gate_utf8`):
+# its byte order mark is three characters there.
+_DOCUMENT_START_RAW = re.compile(
+    "(?:\xef\xbb\xbf)?" + _DOCUMENT_START.pattern.removeprefix(r"\ufeff?")
+)
 _DOCUMENT_TAG = re.compile(r"<(?i:head|body)" + _DELIM)
 _ELEMENT_MARK = Markup("\x00")
 
@@ -359,7 +370,7 @@ class _Gate:
         self.unknown_reported: set[str] = set()
         self.lock = threading.Lock()
         #: What was decided for a tag, by its text and the granted categories.
-        self.verdicts: dict[tuple[str, frozenset[str]], _Verdict] = {}
+        self.verdicts: dict[tuple[str, frozenset[str], bool], _Verdict] = {}
         #: Whether a URL authority found in a page is a trigger, by its text.
         self.tokens: dict[str, bool] = {}
 
@@ -375,7 +386,7 @@ class _Gate:
                 self.token = (now, self.csrf.token())
             return self.token[1]
 
-    def remember(self, key: tuple[str, frozenset[str]], verdict: _Verdict) -> None:
+    def remember(self, key: tuple[str, frozenset[str], bool], verdict: _Verdict) -> None:
         """Keep the verdict on a tag: the same tags come back page after page."""
         if len(self.verdicts) >= _REMEMBERED_VERDICTS:
             self.verdicts.clear()
@@ -520,18 +531,46 @@ def _srcset_hosts(value: str) -> list[str]:
 # -- rewriting ---------------------------------------------------------------
 
 
-def _attributes(html: str, start: int, end: int) -> tuple[_Attribute, ...]:
+def _attributes(html: str, start: int, end: int, *, raw: bool = False) -> tuple[_Attribute, ...]:
+    """The attributes in ``html[start:end]``, names lower-cased and values decoded.
+
+    ``raw``: ``html`` is a UTF-8 page read byte for byte (see
+    :func:`gate_utf8`); names and values are decoded from UTF-8 first, so
+    that they are judged as the characters the browser reads.
+    """
     found = []
     for match in _ATTR.finditer(html, start, end):
-        raw = match.group(2)
-        if raw is None:
+        name = match.group(1)
+        text = match.group(2)
+        if raw:
+            name = _from_raw(name)
+            text = None if text is None else _from_raw(text)
+        if text is None:
             value = None
-        elif raw[:1] in ('"', "'"):
-            value = _unescape(raw[1:-1])
+        elif text[:1] in ('"', "'"):
+            value = _unescape(text[1:-1])
         else:
-            value = _unescape(raw)
-        found.append(_Attribute(match.group(1).lower(), match.start(1), value))
+            value = _unescape(text)
+        found.append(_Attribute(name.lower(), match.start(1), value))
     return tuple(found)
+
+
+def _from_raw(text: str) -> str:
+    """Characters of a UTF-8 page read byte for byte, as the browser decodes them."""
+    if text.isascii():
+        return text
+    return text.encode("latin-1").decode("utf-8", errors="replace")
+
+
+def _to_raw(text: str) -> str:
+    """What ``text`` becomes in a UTF-8 page read byte for byte: its UTF-8 bytes.
+
+    Characters UTF-8 cannot carry (lone surrogates) become character
+    references, as they do when a decoded page is encoded.
+    """
+    if text.isascii():
+        return text
+    return text.encode("utf-8", errors="xmlcharrefreplace").decode("latin-1")
 
 
 def _attr_escape(value: str) -> str:
@@ -541,8 +580,18 @@ def _attr_escape(value: str) -> str:
 class _Page:
     """One run of gating over one page (no state is kept between pages)."""
 
-    def __init__(self, html: str, state: ConsentState, gate: _Gate, language: Language) -> None:
+    def __init__(
+        self,
+        html: str,
+        state: ConsentState,
+        gate: _Gate,
+        language: Language,
+        *,
+        raw: bool = False,
+    ) -> None:
         self.html = html
+        #: ``html`` is a UTF-8 page read byte for byte (see :func:`gate_utf8`).
+        self.raw = raw
         self.state = state
         self.gate = gate
         self.language = language
@@ -727,7 +776,9 @@ class _Page:
                 return other.end()
             # A bogus comment (<!...>, <?...>, </ ...>) or an unterminated tag.
             closed = html.find(">", position)
-            bogus = html[position + 1] in "!?" or not html[position + 2 : position + 3].isalpha()
+            # "</" then anything but an ASCII letter opens a bogus comment.
+            letter = html[position + 2 : position + 3]
+            bogus = html[position + 1] in "!?" or not (letter.isascii() and letter.isalpha())
             return closed + 1 if bogus and closed != -1 else -1
         name = tag.group(1).lower()
         after = tag.end()
@@ -815,13 +866,14 @@ class _Page:
         """
         inheriting = self.inheriting()
         text = tag.group()
-        key = (text, self.state.granted)
+        # Read byte for byte, a tag gets its insertions as UTF-8 bytes.
+        key = (text, self.state.granted, self.raw)
         if not inheriting:
             known = self.gate.verdicts.get(key)
             if known is not None:
                 return known
         start = tag.start()
-        attributes = _attributes(text, tag.start(2) - start, tag.end(2) - start)
+        attributes = _attributes(text, tag.start(2) - start, tag.end(2) - start, raw=self.raw)
         match, authored_inert = self.decide(name, attributes)
         edits = self.edits(name, attributes, match) if match is not None else ()
         verdict = (attributes, match, edits, authored_inert)
@@ -922,6 +974,8 @@ class _Page:
                 taken = f"data-{attribute.name}" in present
                 edits.append((attribute.name_start, "data-consent-" if taken else "data-"))
         edits.sort(key=lambda edit: edit[0])
+        if self.raw:
+            return tuple((position, _to_raw(text)) for position, text in edits)
         return tuple(edits)
 
     def apply(self, edits: list[tuple[int, str]], hidden_at: int | None = None) -> None:
@@ -943,7 +997,7 @@ class _Page:
         found = config.category(refused[0])
         category_label = found.label[self.language] if found else refused[0]
         service = match.labels[0] if match.labels else (host or category_label)
-        return _render_placeholder(
+        opening, ending = _render_placeholder(
             self.gate,
             self.language,
             number=self.placeholders,
@@ -953,6 +1007,9 @@ class _Page:
             categories=" ".join(match.categories),
             gpc=self.state.gpc and "marketing" in refused,
         )
+        if self.raw:
+            return _to_raw(opening), _to_raw(ending)
+        return opening, ending
 
     def head_markup(self, consent_mode: bool) -> str:
         gate = self.gate
@@ -974,7 +1031,8 @@ class _Page:
                 script.append(f' data-lang="{self.language}"')
             script.append("></script>")
             parts.append("".join(script))
-        return "".join(parts)
+        markup = "".join(parts)
+        return _to_raw(markup) if self.raw else markup
 
 
 def _authored_inert(name: str, first: Mapping[str, str | None]) -> bool:
@@ -1253,6 +1311,36 @@ def gate_html(
     return _remembered(html, state.granted, state.gpc, gate, chosen, period)
 
 
+def gate_utf8(
+    body: bytes,
+    state: ConsentState,
+    config: ConsentConfig,
+    *,
+    language: str | None = None,
+) -> bytes:
+    """:func:`gate_html` over a UTF-8 page as bytes, without decoding it.
+
+    Everything gating reads in the page's structure (tag and attribute
+    names, ``<``, ``>``, quotes, URL separators) is ASCII, and in UTF-8 an
+    ASCII byte only ever stands for itself: so the page is read one
+    character per byte (as Latin-1, which costs a copy where decoding UTF-8
+    costs a character-by-character pass), attribute values are decoded from
+    UTF-8 where they are judged, and what gating writes (placeholders,
+    scripts, attribute values) is inserted as its UTF-8 bytes. The answer
+    is ``gate_html(body.decode("utf-8"), ...).encode("utf-8")`` for any
+    valid page, and a page with bytes that are not UTF-8 is gated all the
+    same, those bytes kept as they are. Not remembered: the middleware
+    keeps the pages it rewrote itself.
+    """
+    if not config.gating and not config.consent_mode:
+        return body
+    gate = _gate_for(config)
+    chosen = _language(language, config)
+    html = body.decode("latin-1")
+    gated = _gate(html, state.granted, state.gpc, gate, chosen, raw=True)
+    return body if gated is html else gated.encode("latin-1")
+
+
 #: The last few pages are remembered, rewritten, for a few minutes: most pages
 #: are the same for every visitor who made the same choice. (The form token a
 #: remembered page carries stays valid for days.)
@@ -1276,10 +1364,11 @@ def _gate(
     language: Language,
     *,
     fast: bool = True,
+    raw: bool = False,
 ) -> str:
     config = gate.config
     state = ConsentState(decided=True, granted=granted, gpc=gpc)
-    page = _Page(html, state, gate, language)
+    page = _Page(html, state, gate, language, raw=raw)
     if config.gating:
         triggers = _triggers(html, gate)
         if triggers is None:
@@ -1296,7 +1385,7 @@ def _gate(
     markup = page.head_markup(config.consent_mode)
     if not markup:
         return "".join(page.out) + html[page.copied :] if page.changed else html
-    start = _DOCUMENT_START.match(html)
+    start = (_DOCUMENT_START_RAW if raw else _DOCUMENT_START).match(html)
     assert start is not None  # every part of the pattern is optional
     document = start.group(1) or start.group(2) or _DOCUMENT_TAG.search(html)
     if page.head_slot is None and not document:

@@ -45,6 +45,7 @@ PAGES: dict[str, tuple[int, str, list[bytes], list[tuple[str, str]]]] = {
         [],
     ),
     "/bad-bytes": (200, "text/html; charset=utf-8", [b"<html><body>\xff\xfe</body></html>"], []),
+    "/bad-ascii": (200, "text/html; charset=ascii", [b"<html><body>\xff\xfe</body></html>"], []),
     "/gzipped": (
         200,
         "text/html; charset=utf-8",

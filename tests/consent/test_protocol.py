@@ -597,7 +597,7 @@ def test_texts_are_overridable(site: SiteFactory) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/plain", "/gzipped", "/excluded", "/bad-bytes"], ids=lambda p: p.strip("/")
+    "path", ["/plain", "/gzipped", "/excluded", "/bad-ascii"], ids=lambda p: p.strip("/")
 )
 def test_other_responses_pass_through_untouched(client: httpx.Client, path: str) -> None:
     response = client.get(path, headers={"accept-encoding": "identity"})
@@ -646,6 +646,17 @@ def test_the_banner_goes_right_before_an_upper_case_body_end(client: httpx.Clien
     body = client.get("/upper").text
     assert body.startswith("<HTML><BODY><P>Pharmacie</P>")
     assert body.endswith("</script>\n</BODY></HTML>")
+
+
+def test_a_utf8_page_with_bytes_that_are_not_utf8_still_gets_the_banner(
+    client: httpx.Client,
+) -> None:
+    # Read as bytes, the page needs no decoding: the stray bytes stay as
+    # they are (browsers show U+FFFD) and the page is not left without consent.
+    response = client.get("/bad-bytes")
+    assert response.content.startswith(b"<html><body>\xff\xfe<link")
+    assert BANNER.encode() in response.content
+    assert int(response.headers["content-length"]) == len(response.content)
 
 
 def test_latin1_pages_stay_latin1(client: httpx.Client) -> None:
