@@ -1,7 +1,8 @@
 """Build of the optional C accelerators; the rest is in pyproject.toml.
 
 ``beacon._speedups`` records page views, ``mypharm_consent._gatescan``
-runs gating's searches over a page. ``optional=True``: where no C compiler
+runs gating's searches over a page, ``mypharm_consent._responder`` is the
+consent middleware's send wrapper. ``optional=True``: where no C compiler
 is available the build goes on without them, and both run in pure Python
 (the reference).
 """
@@ -18,6 +19,11 @@ setup(
         Extension(
             "mypharm_consent._gatescan",
             sources=["src/mypharm_consent/_gatescan.c"],
+            optional=True,
+        ),
+        Extension(
+            "mypharm_consent._responder",
+            sources=["src/mypharm_consent/_responder.c"],
             optional=True,
         ),
     ]

@@ -15,8 +15,12 @@ compressed pages cannot be rewritten.
 
 from __future__ import annotations
 
+import logging
+import os
 import time
-from collections.abc import Awaitable, Generator, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
+from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +30,9 @@ from mypharm_consent.cookie import Clock
 from mypharm_consent.engine import ConsentEngine, ConsentRequest, ConsentResponse
 from mypharm_consent.state import ConsentState
 
-__all__ = ["ConsentMiddleware"]
+__all__ = ["SPEEDUPS", "ConsentMiddleware"]
+
+logger = logging.getLogger("mypharm_consent")
 
 
 class ConsentMiddleware:
@@ -40,6 +46,11 @@ class ConsentMiddleware:
         self.app = app
         self.config = config
         self.engine = ConsentEngine(config, clock=clock)
+        # What every request is checked against, read once (see ConsentEngine.owns
+        # and ConsentEngine.rewrites_path, which these checks inline).
+        self._prefix = config.prefix
+        self._owned_prefix = config.prefix + "/"
+        self._excludes = bool(config.exclude_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,17 +60,8 @@ class ConsentMiddleware:
         # ASGI servers hand header names over lower-cased. Only the two the
         # consent state depends on are decoded here, and the one that tells
         # a subresource: most responses (anything not HTML) need nothing more.
-        cookie: bytes | None = None
-        gpc: bytes | None = None
-        destination: bytes | None = None
         headers = scope.get("headers", ())
-        for name, value in headers:
-            if name == b"cookie":
-                cookie = value if cookie is None else cookie + b"; " + value
-            elif name == b"sec-gpc":
-                gpc = value if gpc is None else gpc + b", " + value
-            elif name == b"sec-fetch-dest":
-                destination = value
+        cookie, gpc, destination = _read_headers(headers)
         if cookie is None and gpc is None:
             state = engine.first_visit
         else:
@@ -69,11 +71,15 @@ class ConsentMiddleware:
             )
         scope.setdefault("state", {})["consent"] = state
         path = scope["path"]
-        if engine.owns(path):
+        if path == self._prefix or path.startswith(self._owned_prefix):
             await self._answer(_request(scope), receive, send)
             return
         method = scope["method"].upper()
-        if destination in _SUBRESOURCE_DESTINATIONS or not engine.rewrites_path(method, path):
+        if (
+            destination in _SUBRESOURCE_DESTINATIONS
+            or method == "HEAD"
+            or (self._excludes and engine.is_excluded(path))
+        ):
             await self.app(scope, receive, send)
             return
         # What the request is made of, as the client sent it: routing may
@@ -143,14 +149,38 @@ _SUBRESOURCE_DESTINATIONS = frozenset(
 #: How the request of a page to rewrite was sent: method, path, raw path,
 #: query string and headers.
 _RequestParts = tuple[str, str, bytes | None, bytes, Iterable[tuple[bytes, bytes]]]
+_Headers = Iterable[tuple[bytes, bytes]]
 
 
-class _HTMLResponder:
-    """One response on its way out: held back if it is HTML, rewritten when complete.
+def read_request_headers(headers: _Headers) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """The request headers the middleware reads before the app answers.
+
+    The ``Cookie`` headers joined with ``; ``, the ``Sec-GPC`` ones with
+    ``, ``, and the last ``Sec-Fetch-Dest``, each ``None`` when absent.
+    ASGI servers hand header names over lower-cased. The definition;
+    ``mypharm_consent._responder.request_headers`` gives the same answer.
+    """
+    cookie: bytes | None = None
+    gpc: bytes | None = None
+    destination: bytes | None = None
+    for name, value in headers:
+        if name == b"cookie":
+            cookie = value if cookie is None else cookie + b"; " + value
+        elif name == b"sec-gpc":
+            gpc = value if gpc is None else gpc + b", " + value
+        elif name == b"sec-fetch-dest":
+            destination = value
+    return cookie, gpc, destination
+
+
+class _PyResponder:
+    """One response on its way out: held back if it is HTML, handed on otherwise.
 
     Whether it is HTML is known at ``http.response.start``; any other
     response is handed on message by message from then on, untouched, at
-    the cost of one flag test per message.
+    the cost of one flag test per message. The definition of
+    ``mypharm_consent._responder.Responder``, which does the same in C;
+    :class:`_HTMLResponder` adds what happens to a response held back.
     """
 
     __slots__ = ("chunks", "downstream", "engine", "parts", "passing", "size", "start", "state")
@@ -186,6 +216,41 @@ class _HTMLResponder:
             self.passing = True
             return self.downstream(message)
         return self._held(message)
+
+    def _held(self, message: Message) -> Awaitable[None]:
+        raise NotImplementedError
+
+
+def _load_responder() -> tuple[
+    type[_PyResponder],
+    Callable[[_Headers], tuple[bytes | None, bytes | None, bytes | None]],
+]:
+    """The compiled send wrapper when built and allowed, else its definition here."""
+    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
+        try:
+            from mypharm_consent import _responder
+        except ImportError:
+            logger.debug("mypharm_consent._responder is not built: send wrapper in Python")
+        else:
+            read = partial(_responder.request_headers, read_request_headers)
+            return _responder.Responder, read  # type: ignore[return-value]
+    return _PyResponder, read_request_headers
+
+
+if TYPE_CHECKING:
+    _Responder = _PyResponder
+    _read_headers = read_request_headers
+else:
+    _Responder, _read_headers = _load_responder()
+#: Whether the middleware's send wrapper runs compiled (``mypharm_consent._responder``)
+#: in this process; it behaves as :class:`_PyResponder` does.
+SPEEDUPS = _Responder is not _PyResponder
+
+
+class _HTMLResponder(_Responder):
+    """One response on its way out: held back if it is HTML, rewritten when complete."""
+
+    __slots__ = ()
 
     async def _held(self, message: Message) -> None:
         """A message after the start of an HTML response held back."""
