@@ -249,6 +249,17 @@ def main() -> None:
             20,
         ),
         (
+            "ASGI JSON response, first visit (no cookie), around a prepared answer",
+            _driven_caller(_prepared_app(b"application/json", b'{"products": 260}'), None),
+            _driven_caller(
+                ConsentMiddleware(
+                    _prepared_app(b"application/json", b'{"products": 260}'), config=CONFIG
+                ),
+                None,
+            ),
+            20,
+        ),
+        (
             "WSGI HTML page, undecided (banner)",
             _wsgi_caller(_wsgi_app, None),
             _wsgi_caller(ConsentWSGIMiddleware(_wsgi_app, config=CONFIG), None),
@@ -270,7 +281,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, base, measured in rows:
         added = (1 / measured - 1 / base) * 1e6
-        print(f"| {name} | {base:,.0f} | {measured:,.0f} | {base / measured:.2f}x | {added:.0f} |")
+        print(f"| {name} | {base:,.0f} | {measured:,.0f} | {base / measured:.2f}x | {added:.1f} |")
 
 
 if __name__ == "__main__":
