@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +22,26 @@ from .sites import asgi_site, client_for, wsgi_site
 
 SECRET = "a-long-enough-secret-key-for-tests"
 OLD_SECRET = "an-older-secret-key-still-accepted"
+
+
+def run_with_debug_log(script: str, environment: dict[str, str]) -> tuple[str, str]:
+    """Standard output and error of ``script`` run by this Python at the checkout's top.
+
+    Logging is at DEBUG level (to see which path a module chose), and
+    ``environment`` is added to this process's environment: how the tests
+    check the pure-Python paths of the optional C extensions.
+    """
+    prelude = "import logging; logging.basicConfig(level=logging.DEBUG)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", prelude + script],
+        env={**os.environ, **environment},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    return result.stdout, result.stderr
 
 
 class FakeClock:

@@ -12,15 +12,14 @@ definitions, checked in subprocesses.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mypharm_consent import gating
+
+from .conftest import run_with_debug_log
 
 try:
     from mypharm_consent import _gatescan
@@ -259,20 +258,9 @@ print(gating.SPEEDUPS, 'type="text/plain"' in out, f'data-src="https://{{TRACKER
 def test_without_the_extension_gating_searches_in_python(
     prelude: str, environment: dict[str, str], logged: str
 ) -> None:
-    script = "import logging; logging.basicConfig(level=logging.DEBUG)\n" + _FALLBACK.format(
-        prelude=prelude
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env={**os.environ, **environment},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert result.stdout.split() == ["False", "True", "True"]
-    assert logged in result.stderr
+    stdout, stderr = run_with_debug_log(_FALLBACK.format(prelude=prelude), environment)
+    assert stdout.split() == ["False", "True", "True"]
+    assert logged in stderr
 
 
 @compiled_only

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +22,7 @@ from hypothesis import strategies as st
 from mypharm_consent import asgi
 from mypharm_consent.engine import ConsentEngine
 
+from .conftest import run_with_debug_log
 from .gating_pages import NOTHING, TRACKER, gating_config
 
 try:
@@ -322,17 +320,6 @@ print(asgi.SPEEDUPS, asgi._HTMLResponder.__mro__[1].__name__,
 def test_without_the_extension_the_middleware_runs_in_python(
     prelude: str, environment: dict[str, str], logged: str
 ) -> None:
-    script = "import logging; logging.basicConfig(level=logging.DEBUG)\n" + _FALLBACK.format(
-        prelude=prelude
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env={**os.environ, **environment},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    assert result.stdout.split() == ["False", "_PyResponder", "True", "True", "True"]
-    assert logged in result.stderr
+    stdout, stderr = run_with_debug_log(_FALLBACK.format(prelude=prelude), environment)
+    assert stdout.split() == ["False", "_PyResponder", "True", "True", "True"]
+    assert logged in stderr
