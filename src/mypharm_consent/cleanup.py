@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from mypharm_consent.config import NECESSARY, ConsentConfig
 from mypharm_consent.services import services_of
@@ -44,9 +45,26 @@ def request_cookie_names(cookie_header: str | None) -> list[str]:
     names: dict[str, None] = {}
     for pair in cookie_header.split(";"):
         name = pair.partition("=")[0].strip()
-        if name and _TOKEN.match(name):
-            names.setdefault(name, None)
+        if name and name not in names and _is_token(name):
+            names[name] = None
     return list(names)
+
+
+#: Names up to this long have their verdict remembered: visitors send the
+#: same few names (the site's and its services'), page after page.
+_REMEMBERED_NAME_CHARS = 64
+
+
+def _is_token(name: str) -> bool:
+    """Whether ``name`` is a valid cookie name (an HTTP token)."""
+    if len(name) <= _REMEMBERED_NAME_CHARS:
+        return _is_short_token(name)
+    return _TOKEN.match(name) is not None
+
+
+@lru_cache(maxsize=1024)
+def _is_short_token(name: str) -> bool:
+    return _TOKEN.match(name) is not None
 
 
 def matches_cookie(name: str, patterns: Iterable[str]) -> bool:

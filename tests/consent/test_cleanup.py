@@ -180,3 +180,12 @@ def test_a_refused_category_cookies_are_expired_by_the_response(adapter: str) ->
             page.headers.get_list("set-cookie")
         )
         assert "mypharm_consent=;" not in page.headers.get("set-cookie", "")
+
+
+def test_long_and_short_cookie_names_are_judged_alike() -> None:
+    # Verdicts on names up to 64 characters are remembered; longer ones are
+    # judged each time, by the same rule.
+    long_valid, long_invalid = "a" * 65, "a" * 64 + " b"
+    header = f"{long_valid}=1; {long_invalid}=2; {'x' * 64}=3; {'x' * 63}(=4; ok=5"
+    for _ in range(2):
+        assert request_cookie_names(header) == [long_valid, "x" * 64, "ok"]
