@@ -17,7 +17,7 @@ import hashlib
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -240,7 +240,14 @@ class ConsentCookie:
         The state of a genuine, current cookie is built once, when its
         signature is first verified; its age is checked on every call.
         """
-        for value in cookie_values(cookie_header, self.config.cookie_name):
+        return self.state_of(cookie_values(cookie_header, self.config.cookie_name), gpc=gpc)
+
+    def state_of(self, values: Iterable[str], *, gpc: bool = False) -> ConsentState:
+        """:meth:`read_state` from the consent cookie's values, as :func:`cookie_values` finds them.
+
+        The first genuine, current value decides; none means undecided.
+        """
+        for value in values:
             verified = self._fresh(value)
             if verified is not None and verified.states is not None:
                 return verified.states[gpc]

@@ -43,7 +43,13 @@ import user_agents
 from mypharm_consent import cleanup, gating
 from mypharm_consent.banner import BANNER_TEMPLATE, PREFERENCES_TEMPLATE, BannerRenderer
 from mypharm_consent.config import NECESSARY, ConsentConfig, Language
-from mypharm_consent.cookie import Clock, ConsentCookie, CookiePayload, new_consent_id
+from mypharm_consent.cookie import (
+    Clock,
+    ConsentCookie,
+    CookiePayload,
+    cookie_values,
+    new_consent_id,
+)
 from mypharm_consent.csrf import CsrfGuard
 from mypharm_consent.decisions import ConsentDecision, DecisionAction, DecisionSource
 from mypharm_consent.history import ConsentHistory, HistoryRefusal
@@ -112,6 +118,9 @@ _cached_next = lru_cache(maxsize=1024)(safe_next)
 #: Browsers send a handful of distinct ``Accept-Language`` values.
 _cached_language = lru_cache(maxsize=256)(negotiate_language)
 _MAX_CACHED_HEADER_CHARS = 512
+#: ``Cookie`` headers up to this long have what they say remembered (see
+#: ``ConsentEngine._cookie_reading``), 1,024 of them at most.
+_MAX_REMEMBERED_COOKIE_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -193,6 +202,9 @@ class ConsentEngine:
         self._encoded_markup = lru_cache(maxsize=256)(self._encode_markup)
         # Which cookies to expire depends only on their names, the choice and the host.
         self._expired_cookies = lru_cache(maxsize=512)(self._expired_cookie_headers)
+        # A returning visitor sends the same Cookie header page after page: what it
+        # says (the consent cookie's values, the cookie names) is read once.
+        self._cookie_reading = lru_cache(maxsize=1024)(self._read_cookie_header)
         self._decide_path = f"{config.prefix}/decide"
         self._preferences_path = f"{config.prefix}/preferences"
         self._static_prefix = f"{config.prefix}/static/"
@@ -230,7 +242,21 @@ class ConsentEngine:
         gpc = self.config.honor_gpc and sec_gpc is not None and sec_gpc.strip() == "1"
         if not cookie_header:
             return self._undecided[gpc]
-        return self.cookie.read_state(cookie_header, gpc=gpc)
+        # The values are remembered by header, not the state: a cookie's age
+        # (and so whether it still counts) is checked on every request.
+        return self.cookie.state_of(self._cookie_says(cookie_header)[0], gpc=gpc)
+
+    def _cookie_says(self, cookie_header: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The consent cookie's values in ``cookie_header`` and its distinct cookie names."""
+        if len(cookie_header) <= _MAX_REMEMBERED_COOKIE_CHARS:
+            return self._cookie_reading(cookie_header)
+        return self._read_cookie_header(cookie_header)
+
+    def _read_cookie_header(self, cookie_header: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return (
+            tuple(cookie_values(cookie_header, self.config.cookie_name)),
+            tuple(cleanup.request_cookie_names(cookie_header)),
+        )
 
     def language(self, request: ConsentRequest) -> Language:
         """The language to speak to this visitor in."""
@@ -616,7 +642,7 @@ class ConsentEngine:
         kept.append((b"vary", _merged_vary(tuple(vary))))
         kept.append((b"content-length", b"%d" % len(encoded)))
         if cookie_header:
-            names = tuple(cleanup.request_cookie_names(cookie_header))
+            names = self._cookie_says(cookie_header)[1]
             if names:
                 kept += self._expired_cookies(names, state.granted, host)
         return kept, encoded

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mypharm_consent import ConsentMiddleware, ConsentState, gating
+from mypharm_consent.cleanup import request_cookie_names
 from mypharm_consent.cookie import ConsentCookie
 from mypharm_consent.csrf import TOKEN_REUSE_SECONDS
 from mypharm_consent.engine import ConsentEngine, ConsentRequest, safe_next
@@ -439,3 +440,75 @@ def test_the_rewritten_page_is_the_gated_text_with_the_markup_encoded(
             markup = engine._render_markup("fr", None, "/p", engine.csrf.token())
         expected = html[:position] + markup + html[position:]
     assert rewritten[1] == expected.encode(charset, errors="xmlcharrefreplace")
+
+
+# -- what a Cookie header says, remembered per header ---------------------------
+
+_GENUINE = ConsentCookie(make_config(), clock=FakeClock()).encode(
+    "AAAAAAAAAAAAAAAAAAAAAA", frozenset({"necessary", "analytics"})
+)
+_COOKIE_PIECES = st.sampled_from(
+    [
+        f"mypharm_consent={_GENUINE}",
+        f'mypharm_consent="{_GENUINE}"',
+        "mypharm_consent=forged.value.sig",
+        "mypharm_consent=",
+        "_ga=GA1.2.3",
+        "_gid=x",
+        "ap_id=1",
+        "bad name=1",
+        "mypharm_consentx=1",
+        "sessionid=abc",
+        "",
+        " ",
+        "=",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_COOKIE_PIECES | st.text(max_size=30), max_size=8), st.sampled_from([None, "1"]))
+def test_a_remembered_cookie_header_reads_as_a_first_reading(
+    pieces: list[str], gpc: str | None
+) -> None:
+    header = "; ".join(pieces)
+    clock = FakeClock()
+    engine = ConsentEngine(make_config(), clock=clock)
+    reference = ConsentCookie(make_config(), clock=clock)
+    expected_state = reference.read_state(header, gpc=gpc == "1")
+    expected_names = tuple(request_cookie_names(header))
+    for _ in range(2):  # a first reading, then what the engine remembered
+        assert engine.state_from(header, gpc) == expected_state
+        if header:
+            assert engine._cookie_says(header)[1] == expected_names
+
+
+def test_a_remembered_cookie_still_expires() -> None:
+    clock = FakeClock()
+    config = make_config()
+    value = ConsentCookie(config, clock=clock).encode(
+        "BBBBBBBBBBBBBBBBBBBBBB", frozenset({"necessary", "analytics"})
+    )
+    engine = ConsentEngine(config, clock=clock)
+    header = f"_ga=1; mypharm_consent={value}"
+    assert engine.state_from(header, None).decided
+    assert engine._cookie_reading.cache_info().currsize == 1
+    clock.advance(config.consent_max_age.total_seconds() + 1)
+    # Same header, same remembered values: the age is checked again.
+    assert not engine.state_from(header, None).decided
+    assert engine._cookie_reading.cache_info().hits >= 1
+
+
+def test_long_cookie_headers_are_read_but_not_remembered() -> None:
+    clock = FakeClock()
+    config = make_config()
+    value = ConsentCookie(config, clock=clock).encode(
+        "CCCCCCCCCCCCCCCCCCCCCC", frozenset({"necessary", "marketing"})
+    )
+    engine = ConsentEngine(config, clock=clock)
+    header = "x=" + "a" * 3000 + f"; mypharm_consent={value}"
+    state = engine.state_from(header, None)
+    assert state.decided
+    assert "marketing" in state.granted
+    assert engine._cookie_reading.cache_info().currsize == 0
+    assert engine._cookie_says(header)[1] == ("x", "mypharm_consent")
