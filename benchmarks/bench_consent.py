@@ -166,6 +166,18 @@ def _driven_caller(app: Any, cookie: str | None) -> Callable[[], object]:
     return call
 
 
+def _around_prepared(
+    name: str, content_type: bytes, body: bytes, cookie: str | None
+) -> tuple[str, Callable[[], object], Callable[[], object], int]:
+    """A case: a prepared answer sent bare, and through ``ConsentMiddleware`` (20 per call)."""
+    return (
+        name,
+        _driven_caller(_prepared_app(content_type, body), cookie),
+        _driven_caller(ConsentMiddleware(_prepared_app(content_type, body), config=CONFIG), cookie),
+        20,
+    )
+
+
 def _wsgi_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     body = PAGE.encode()
     start_response(
@@ -226,38 +238,23 @@ def main() -> None:
             _asgi_caller(wrapped, "/api", cookie),
             20,
         ),
-        (
+        _around_prepared(
             "ASGI HTML page, undecided, around a prepared answer",
-            _driven_caller(_prepared_app(b"text/html; charset=utf-8", PAGE.encode()), None),
-            _driven_caller(
-                ConsentMiddleware(
-                    _prepared_app(b"text/html; charset=utf-8", PAGE.encode()), config=CONFIG
-                ),
-                None,
-            ),
-            20,
+            b"text/html; charset=utf-8",
+            PAGE.encode(),
+            None,
         ),
-        (
+        _around_prepared(
             "ASGI JSON response, around a prepared answer",
-            _driven_caller(_prepared_app(b"application/json", b'{"products": 260}'), cookie),
-            _driven_caller(
-                ConsentMiddleware(
-                    _prepared_app(b"application/json", b'{"products": 260}'), config=CONFIG
-                ),
-                cookie,
-            ),
-            20,
+            b"application/json",
+            b'{"products": 260}',
+            cookie,
         ),
-        (
+        _around_prepared(
             "ASGI JSON response, first visit (no cookie), around a prepared answer",
-            _driven_caller(_prepared_app(b"application/json", b'{"products": 260}'), None),
-            _driven_caller(
-                ConsentMiddleware(
-                    _prepared_app(b"application/json", b'{"products": 260}'), config=CONFIG
-                ),
-                None,
-            ),
-            20,
+            b"application/json",
+            b'{"products": 260}',
+            None,
         ),
         (
             "WSGI HTML page, undecided (banner)",
