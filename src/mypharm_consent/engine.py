@@ -31,7 +31,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -621,6 +621,32 @@ class ConsentEngine:
         ``Accept-Language``, ``Cookie`` and ``Host`` headers: an adapter
         answering many pages need not build a :class:`ConsentRequest` each time.
         """
+        headers = tuple(headers)
+        language = self._language(accept_language)
+        names = self._cookie_says(cookie_header)[1] if cookie_header else ()
+        # Everything the answer depends on besides the body (see PageCache.answer):
+        # a page kept in self.pages and asked for again in the same way is answered
+        # with the very same headers and body.
+        answer_key: Hashable | None = (
+            len(body),
+            state.decided,
+            state.granted,
+            state.gpc,
+            language,
+            target,
+            names,
+            host if names else None,
+            "" if state.decided else self.csrf.token(),
+            headers,
+        )
+        pages = self.pages
+        try:
+            answer = pages.answer(answer_key, body)
+        except TypeError:  # header pairs given as lists: nothing is remembered
+            answer_key = None
+            answer = None
+        if answer is not None:
+            return answer
         charset: str | None = None
         vary: list[bytes] = []
         kept: list[tuple[bytes, bytes]] = []
@@ -634,34 +660,41 @@ class ConsentEngine:
             if charset is None and lowered == b"content-type":
                 charset = _content_type_charset(value)
             kept.append((name, value))
-        encoded = self._rewritten_body(
-            state, charset or "utf-8", body, target, self._language(accept_language)
-        )
-        if encoded is None:
+        rewritten = self._rewritten_body(state, charset or "utf-8", body, target, language)
+        if rewritten is None:
             return None
+        encoded, source = rewritten
         kept.append((b"vary", _merged_vary(tuple(vary))))
         kept.append((b"content-length", b"%d" % len(encoded)))
-        if cookie_header:
-            names = self._cookie_says(cookie_header)[1]
-            if names:
-                kept += self._expired_cookies(names, state.granted, host)
+        if names:
+            kept += self._expired_cookies(names, state.granted, host)
+        if source is not None and answer_key is not None:
+            pages.keep_answer(answer_key, source[0], kept, encoded, source[1])
         return kept, encoded
 
     def _rewritten_body(
         self, state: ConsentState, charset: str, body: bytes, target: str, language: Language
-    ) -> bytes | None:
-        """The page with gating and markup applied, or ``None`` if it cannot be read."""
+    ) -> tuple[bytes, tuple[bytes, float] | None] | None:
+        """The page with gating and markup applied, or ``None`` if it cannot be read.
+
+        With it, when the page came from :attr:`pages`, the original body it
+        is kept under and when it goes stale (see :meth:`PageCache.lookup`).
+        """
         try:
             codec = _codec_name(charset)
         except LookupError:
             return None
         key: PageKey | None = None
         page: RewrittenPage | None = None
+        source: tuple[bytes, float] | None = None
         pages = self.pages
         if codec in _SPLITTABLE_CODECS and len(body) <= pages.max_page_bytes:
             key = (body, codec, state.decided, state.granted, state.gpc, language)
-            page = pages.get(key)
-            if page is None and not pages.admits(key):
+            found = pages.lookup(key)
+            if found is not None:
+                original, page, stale_at = found
+                source = (original, stale_at)
+            elif not pages.admits(key):
                 key = None
         if page is None:
             # Pages that repeat are kept below (self.pages): gating need not keep them too.
@@ -681,7 +714,7 @@ class ConsentEngine:
                     if position is not None:
                         markup = self._markup(target, state, language)
                         html = html[:position] + markup + html[position:]
-                    return html.encode(charset, errors="xmlcharrefreplace")
+                    return html.encode(charset, errors="xmlcharrefreplace"), None
                 # Encoded once and cut as bytes: in these codecs "</body" is the same
                 # six bytes wherever it is, and a page-sized string is never built
                 # twice (large short-lived strings cost far more than their copy).
@@ -689,18 +722,18 @@ class ConsentEngine:
             position = _markup_byte_position(encoded)
             if key is None:
                 if position is None:
-                    return encoded
+                    return encoded, None
                 view = memoryview(encoded)
                 encoded_markup = self._page_markup(state, language, target, charset)
-                return b"".join((view[:position], encoded_markup, view[position:]))
+                return b"".join((view[:position], encoded_markup, view[position:])), None
             if position is None:
                 page = RewrittenPage(encoded, None)
             else:
                 page = RewrittenPage(encoded[:position], encoded[position:])
             self.pages.put(key, page)
         if page.after is None:
-            return page.before
-        return page.with_markup(self._page_markup(state, language, target, charset))
+            return page.before, source
+        return page.with_markup(self._page_markup(state, language, target, charset)), source
 
     def _page_markup(
         self, state: ConsentState, language: Language, target: str, charset: str

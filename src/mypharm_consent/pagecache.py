@@ -24,6 +24,14 @@ The cache is bounded three ways: a number of pages, a size above which a
 page is never kept, and an age after which a page is rewritten afresh (a
 gated page carries a signed form token of its own, valid for days, renewed
 that way). It is safe to share between threads.
+
+A page kept there is then answered whole: the same page, asked for at the
+same address by visitors with the same choice, language, form token and
+cookie names, gets the very same headers and body. The cache also keeps the
+last such answers (:meth:`PageCache.answer`), under a key of everything the
+answer depends on besides the body, so that a page served again costs one
+lookup and one comparison of its body. Answers live no longer than the page
+they were made from, and are bounded in number and in bytes.
 """
 
 from __future__ import annotations
@@ -31,15 +39,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["PageCache", "PageKey", "RewrittenPage"]
+__all__ = ["Answer", "PageCache", "PageKey", "RewrittenPage"]
 
 #: What a rewritten page depends on besides the configuration: the original
 #: body (compared in full on a hit), its charset, whether the visitor decided,
 #: the granted categories, Global Privacy Control, and the language.
 PageKey = tuple[bytes, str, bool, frozenset[str], bool, str]
+
+
+#: A rewritten page's headers and body, as the middleware sends them.
+Answer = tuple[list[tuple[bytes, bytes]], bytes]
 
 
 class RewrittenPage:
@@ -96,6 +108,11 @@ class _Entry:
     page: RewrittenPage
 
 
+#: A kept answer: the original body (the page's, shared), the headers and
+#: body to send, and when (cache clock) it must no longer be given.
+_KeptAnswer = tuple[bytes, tuple[tuple[bytes, bytes], ...], bytes, float]
+
+
 class PageCache:
     """A bounded, expiring, thread-safe map from :data:`PageKey` to :class:`RewrittenPage`.
 
@@ -112,19 +129,28 @@ class PageCache:
         max_pages: int = 32,
         max_page_bytes: int = 256 * 1024,
         max_age: float = 300.0,
+        max_answers: int = 128,
+        max_answer_bytes: int = 8 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_pages < 1 or max_page_bytes < 0 or max_age <= 0:
             raise ValueError("max_pages must be at least 1, max_page_bytes and max_age positive")
+        if max_answers < 0 or max_answer_bytes < 0:
+            raise ValueError("max_answers and max_answer_bytes must not be negative")
         self.max_pages = max_pages
         self.max_page_bytes = max_page_bytes
         self.max_age = max_age
+        self.max_answers = max_answers
+        self.max_answer_bytes = max_answer_bytes
         self._clock = clock
         self._buckets: OrderedDict[_BucketKey, list[_Entry]] = OrderedDict()
         self._count = 0
         #: Hashes of the keys of pages seen once, most recent last (a few
         #: times ``max_pages``). Only a miss pays for hashing a whole body.
         self._seen: OrderedDict[int, None] = OrderedDict()
+        #: Whole answers to pages kept here (see :meth:`answer`), and their bytes.
+        self._answers: dict[Hashable, _KeptAnswer] = {}
+        self._answer_bytes = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -155,6 +181,15 @@ class PageCache:
 
     def get(self, key: PageKey) -> RewrittenPage | None:
         """The page stored under ``key`` if it is still fresh, else ``None``."""
+        found = self.lookup(key)
+        return None if found is None else found[1]
+
+    def lookup(self, key: PageKey) -> tuple[bytes, RewrittenPage, float] | None:
+        """The page stored under ``key`` if it is still fresh, else ``None``.
+
+        With the page come the original body it was stored under (equal to
+        ``key[0]``) and the time, on the cache's clock, from which it is stale.
+        """
         body = key[0]
         if len(body) > self.max_page_bytes:
             return None
@@ -169,8 +204,62 @@ class PageCache:
                         self._drop(bucket_key, bucket, index)
                         return None
                     self._buckets.move_to_end(bucket_key)
-                    return entry.page
+                    return entry.body, entry.page, entry.stored_at + self.max_age
             return None
+
+    def answer(self, key: Hashable, body: bytes) -> Answer | None:
+        """The answer kept under ``key`` for the original ``body``, if still fresh.
+
+        ``key`` holds everything the answer depends on but the body, which is
+        compared in full. The headers come as a new list (the caller may
+        change it). Raises :class:`TypeError` for a key that cannot be hashed.
+        """
+        kept = self._answers.get(key)
+        if kept is None:
+            return None
+        original, headers, answer_body, stale_at = kept
+        if original != body:
+            return None
+        now = self._clock()
+        if not stale_at - self.max_age <= now < stale_at:
+            self._answers.pop(key, None)
+            return None
+        return list(headers), answer_body
+
+    def keep_answer(
+        self,
+        key: Hashable,
+        original: bytes,
+        headers: Sequence[tuple[bytes, bytes]],
+        body: bytes,
+        stale_at: float,
+    ) -> None:
+        """Keep the answer ``headers`` and ``body`` to ``original`` under ``key``.
+
+        ``original`` and ``stale_at`` are those :meth:`lookup` gave with the
+        page the answer was made from. When the answers kept would exceed
+        :attr:`max_answers` or :attr:`max_answer_bytes`, all are forgotten
+        first. Raises :class:`TypeError` for a key that cannot be hashed.
+        """
+        if self.max_answers == 0 or len(body) > self.max_answer_bytes:
+            return
+        kept = (original, tuple(headers), body, stale_at)
+        with self._lock:
+            if (
+                len(self._answers) >= self.max_answers
+                or self._answer_bytes + len(body) > self.max_answer_bytes
+            ):
+                self._answers.clear()
+                self._answer_bytes = 0
+            previous = self._answers.get(key)
+            if previous is not None:
+                self._answer_bytes -= len(previous[2])
+            self._answers[key] = kept
+            self._answer_bytes += len(body)
+
+    def answers(self) -> int:
+        """How many whole answers are kept (stale ones included until asked for)."""
+        return len(self._answers)
 
     def put(self, key: PageKey, page: RewrittenPage) -> None:
         """Keep ``page`` under ``key`` (ignored for a body over ``max_page_bytes``)."""

@@ -164,3 +164,106 @@ def test_the_same_markup_gives_back_the_same_body_and_other_markup_its_own() -> 
     )
     assert kept.with_markup(b"<aside>token-1</aside>") == first
     assert kept == RewrittenPage(b"<html><body><p>Bonjour</p>", b"</body></html>")
+
+
+HEADERS = ((b"content-type", b"text/html"), (b"content-length", b"9"))
+
+
+def test_an_answer_kept_comes_back_for_the_same_key_and_body() -> None:
+    clock = FakeClock(1000.0)
+    cache = PageCache(clock=clock)
+    original = b"<p>page</p>"
+    cache.keep_answer(("k",), original, HEADERS, b"answered", 1300.0)
+    found = cache.answer(("k",), bytes(bytearray(original)))
+    assert found == (list(HEADERS), b"answered")
+    assert cache.answers() == 1
+    assert cache.answer(("other",), original) is None
+
+
+def test_an_answer_is_never_given_for_another_body_under_the_same_key() -> None:
+    cache = PageCache(clock=FakeClock(1000.0))
+    cache.keep_answer(("k",), b"<p>page-a</p>", HEADERS, b"answer a", 1300.0)
+    # Same length, same key: only the bytes tell them apart.
+    assert cache.answer(("k",), b"<p>page-b</p>") is None
+    assert cache.answer(("k",), b"<p>page-a</p>") == (list(HEADERS), b"answer a")
+
+
+def test_the_headers_of_an_answer_are_a_new_list_each_time() -> None:
+    cache = PageCache(clock=FakeClock(1000.0))
+    cache.keep_answer(("k",), b"<p>a</p>", HEADERS, b"answer", 1300.0)
+    first = cache.answer(("k",), b"<p>a</p>")
+    assert first is not None
+    first[0].append((b"x-added", b"by another middleware"))
+    assert cache.answer(("k",), b"<p>a</p>") == (list(HEADERS), b"answer")
+
+
+def test_an_answer_goes_stale_with_its_page() -> None:
+    clock = FakeClock(1000.0)
+    cache = PageCache(max_age=300, clock=clock)
+    cache.keep_answer(("k",), b"<p>a</p>", HEADERS, b"answer", 1300.0)
+    clock.advance(299)
+    assert cache.answer(("k",), b"<p>a</p>") is not None
+    clock.advance(1)
+    assert cache.answer(("k",), b"<p>a</p>") is None
+    assert cache.answers() == 0
+
+
+def test_a_clock_going_back_does_not_keep_an_answer_forever() -> None:
+    clock = FakeClock(1000.0)
+    cache = PageCache(max_age=300, clock=clock)
+    # Stored at 1000 (stale at 1300): a clock back before 1000 forgets it.
+    cache.keep_answer(("k",), b"<p>a</p>", HEADERS, b"answer", 1300.0)
+    clock.advance(-1)
+    assert cache.answer(("k",), b"<p>a</p>") is None
+
+
+def test_answers_are_bounded_in_number_and_in_bytes() -> None:
+    cache = PageCache(max_answers=3, max_answer_bytes=100, clock=FakeClock(1000.0))
+    for index in range(10):
+        cache.keep_answer((index,), b"<p>a</p>", HEADERS, b"x" * 10, 1300.0)
+        assert cache.answers() <= 3
+    assert cache.answer((9,), b"<p>a</p>") is not None
+    cache.keep_answer(("big",), b"<p>a</p>", HEADERS, b"x" * 60, 1300.0)
+    cache.keep_answer(("bigger",), b"<p>a</p>", HEADERS, b"x" * 60, 1300.0)
+    # 120 bytes would not fit: the others were forgotten to make room.
+    assert cache.answers() == 1
+    assert cache.answer(("big",), b"<p>a</p>") is None
+    assert cache.answer(("bigger",), b"<p>a</p>") is not None
+    cache.keep_answer(("huge",), b"<p>a</p>", HEADERS, b"x" * 101, 1300.0)
+    assert cache.answer(("huge",), b"<p>a</p>") is None
+    assert cache.answer(("bigger",), b"<p>a</p>") is not None
+
+
+def test_no_answer_is_kept_when_answers_are_turned_off() -> None:
+    cache = PageCache(max_answers=0, clock=FakeClock(1000.0))
+    cache.keep_answer(("k",), b"<p>a</p>", HEADERS, b"answer", 1300.0)
+    assert cache.answers() == 0
+    assert cache.answer(("k",), b"<p>a</p>") is None
+
+
+def test_a_key_that_cannot_be_hashed_is_refused_with_type_error() -> None:
+    cache = PageCache()
+    with pytest.raises(TypeError):
+        cache.answer(([b"content-type", b"text/html"],), b"<p>a</p>")
+    with pytest.raises(TypeError):
+        cache.keep_answer(([b"a"],), b"<p>a</p>", HEADERS, b"answer", 1.0)
+
+
+def test_lookup_gives_the_kept_body_and_when_the_page_goes_stale() -> None:
+    clock = FakeClock(1000.0)
+    cache = PageCache(max_age=300, clock=clock)
+    original = b"<p>a</p>"
+    cache.put(key(original), page("a"))
+    found = cache.lookup(key(bytes(bytearray(original))))
+    assert found is not None
+    kept, found_page, stale_at = found
+    assert kept is original
+    assert found_page == page("a")
+    assert stale_at == 1300.0
+
+
+def test_answer_bounds_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="max_answers"):
+        PageCache(max_answers=-1)
+    with pytest.raises(ValueError, match="max_answer_bytes"):
+        PageCache(max_answer_bytes=-1)
