@@ -222,7 +222,10 @@ class PageCache:
             return None
         now = self._clock()
         if not stale_at - self.max_age <= now < stale_at:
-            self._answers.pop(key, None)
+            with self._lock:
+                if self._answers.get(key) is kept:
+                    del self._answers[key]
+                    self._answer_bytes -= len(answer_body)
             return None
         return list(headers), answer_body
 
@@ -245,21 +248,25 @@ class PageCache:
             return
         kept = (original, tuple(headers), body, stale_at)
         with self._lock:
+            previous = self._answers.pop(key, None)
+            if previous is not None:
+                self._answer_bytes -= len(previous[2])
             if (
                 len(self._answers) >= self.max_answers
                 or self._answer_bytes + len(body) > self.max_answer_bytes
             ):
                 self._answers.clear()
                 self._answer_bytes = 0
-            previous = self._answers.get(key)
-            if previous is not None:
-                self._answer_bytes -= len(previous[2])
             self._answers[key] = kept
             self._answer_bytes += len(body)
 
     def answers(self) -> int:
         """How many whole answers are kept (stale ones included until asked for)."""
         return len(self._answers)
+
+    def answer_bytes(self) -> int:
+        """The bytes of the answers' bodies kept, counted against :attr:`max_answer_bytes`."""
+        return self._answer_bytes
 
     def put(self, key: PageKey, page: RewrittenPage) -> None:
         """Keep ``page`` under ``key`` (ignored for a body over ``max_page_bytes``)."""

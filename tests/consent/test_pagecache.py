@@ -206,6 +206,7 @@ def test_an_answer_goes_stale_with_its_page() -> None:
     clock.advance(1)
     assert cache.answer(("k",), b"<p>a</p>") is None
     assert cache.answers() == 0
+    assert cache.answer_bytes() == 0
 
 
 def test_a_clock_going_back_does_not_keep_an_answer_forever() -> None:
@@ -222,11 +223,16 @@ def test_answers_are_bounded_in_number_and_in_bytes() -> None:
     for index in range(10):
         cache.keep_answer((index,), b"<p>a</p>", HEADERS, b"x" * 10, 1300.0)
         assert cache.answers() <= 3
+        assert cache.answer_bytes() == 10 * cache.answers()
+    # Kept again under the same key: counted once.
+    cache.keep_answer((9,), b"<p>a</p>", HEADERS, b"x" * 20, 1300.0)
+    assert cache.answer_bytes() == 10 * cache.answers() + 10
     assert cache.answer((9,), b"<p>a</p>") is not None
     cache.keep_answer(("big",), b"<p>a</p>", HEADERS, b"x" * 60, 1300.0)
     cache.keep_answer(("bigger",), b"<p>a</p>", HEADERS, b"x" * 60, 1300.0)
     # 120 bytes would not fit: the others were forgotten to make room.
     assert cache.answers() == 1
+    assert cache.answer_bytes() == 60
     assert cache.answer(("big",), b"<p>a</p>") is None
     assert cache.answer(("bigger",), b"<p>a</p>") is not None
     cache.keep_answer(("huge",), b"<p>a</p>", HEADERS, b"x" * 101, 1300.0)
