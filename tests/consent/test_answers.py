@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from hypothesis import given, settings
@@ -168,3 +169,39 @@ def test_header_pairs_given_as_lists_are_rewritten_and_not_remembered() -> None:
         assert _rewrite(engine, request) == _rewrite(reference, request)
     assert engine.pages.answers() == 0
     assert len(engine.pages) == 1
+
+
+def test_answers_shared_between_threads_stay_right() -> None:
+    engine, reference, clock = _engines()
+    # Few answers kept: threads keep forgetting them while others read them.
+    engine.pages = PageCache(max_answers=3, clock=clock)
+    variants = [
+        _video_request(**change)
+        for change in (
+            {},
+            {"target": "/autre"},
+            {"language": "en"},
+            {"state": STATES[3]},
+            {"body": PLAIN},
+            {"cookie": "stats_id=1"},
+        )
+    ]
+    expected = [_rewrite(reference, request) for request in variants]
+    failures: list[int] = []
+
+    def work(seed: int) -> None:
+        for step in range(300):
+            index = (seed * 7 + step * 5) % len(variants)
+            if _rewrite(engine, variants[index]) != expected[index]:
+                failures.append(index)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert engine.pages.answers() <= 3
+    kept = [_rewrite(engine, request) for request in variants]
+    assert kept == expected
+    assert 0 < engine.pages.answer_bytes() <= sum(len(body) for _, body in expected)
