@@ -262,6 +262,12 @@ class _HTMLResponder(_Responder):
         engine = self.engine
         cap = engine.config.html_size_cap
         chunk = message.get("body", b"")
+        if type(chunk) is not bytes:
+            if not isinstance(chunk, bytes | bytearray | memoryview):
+                # Not a body at all: handed on as it is, for the server to refuse.
+                await self._give_up(message)
+                return
+            chunk = bytes(chunk)
         self.size += len(chunk)
         if message.get("more_body", False):
             self.chunks.append(chunk)

@@ -189,3 +189,32 @@ def test_pages_fetched_or_framed_and_unknown_destinations_are_rewritten(
         headers=[(b"host", b"example.test"), (b"sec-fetch-dest", destination)],
     )
     assert BANNER in sent[1]["body"]
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview], ids=["bytearray", "memoryview"])
+def test_a_page_sent_as_another_bytes_like_object_is_rewritten(kind: Any) -> None:
+    middleware = ConsentMiddleware(
+        app_sending(
+            start((b"content-type", b"text/html")),
+            body(kind(PAGE[:40]), more=True),
+            body(kind(PAGE[40:])),
+        ),
+        config=make_config(),
+    )
+    single = ConsentMiddleware(
+        app_sending(start((b"content-type", b"text/html")), body(kind(PAGE))),
+        config=make_config(),
+    )
+    for app in (middleware, single):
+        # Three times: the page is then kept, and answered from what was kept.
+        answers = [call(app) for _ in range(3)]
+        for sent in answers:
+            assert BANNER in sent[1]["body"]
+            assert b"<p>Bonjour</p>" in sent[1]["body"]
+            assert dict(sent[0]["headers"])[b"content-length"] == b"%d" % len(sent[1]["body"])
+
+
+def test_a_body_that_is_not_bytes_is_handed_on_as_it_is() -> None:
+    message = body("<p>not bytes</p>")  # type: ignore[arg-type]
+    sent = call(app_sending(start((b"content-type", b"text/html")), message))
+    assert sent == [start((b"content-type", b"text/html")), message]
