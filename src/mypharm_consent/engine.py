@@ -624,6 +624,8 @@ class ConsentEngine:
         headers = tuple(headers)
         language = self._language(accept_language)
         names = self._cookie_says(cookie_header)[1] if cookie_header else ()
+        # The banner's form token; a decided visitor's markup has none.
+        token = "" if state.decided else self.csrf.token()
         # Everything the answer depends on besides the body (see PageCache.answer):
         # a page kept in self.pages and asked for again in the same way is answered
         # with the very same headers and body.
@@ -636,7 +638,7 @@ class ConsentEngine:
             target,
             names,
             host if names else None,
-            "" if state.decided else self.csrf.token(),
+            token,
             headers,
         )
         pages = self.pages
@@ -660,7 +662,7 @@ class ConsentEngine:
             if charset is None and lowered == b"content-type":
                 charset = _content_type_charset(value)
             kept.append((name, value))
-        rewritten = self._rewritten_body(state, charset or "utf-8", body, target, language)
+        rewritten = self._rewritten_body(state, charset or "utf-8", body, target, language, token)
         if rewritten is None:
             return None
         encoded, source = rewritten
@@ -673,9 +675,15 @@ class ConsentEngine:
         return kept, encoded
 
     def _rewritten_body(
-        self, state: ConsentState, charset: str, body: bytes, target: str, language: Language
+        self,
+        state: ConsentState,
+        charset: str,
+        body: bytes,
+        target: str,
+        language: Language,
+        token: str,
     ) -> tuple[bytes, tuple[bytes, float] | None] | None:
-        """The page with gating and markup applied, or ``None`` if it cannot be read.
+        """The page with gating and markup (its form ``token``), or ``None`` if unreadable.
 
         With it, when the page came from :attr:`pages`, the original body it
         is kept under and when it goes stale (see :meth:`PageCache.lookup`).
@@ -712,7 +720,7 @@ class ConsentEngine:
                 if codec not in _SPLITTABLE_CODECS:
                     position = _markup_position(html)
                     if position is not None:
-                        markup = self._markup(target, state, language)
+                        markup = self._markup(target, state, language, token)
                         html = html[:position] + markup + html[position:]
                     return html.encode(charset, errors="xmlcharrefreplace"), None
                 # Encoded once and cut as bytes: in these codecs "</body" is the same
@@ -724,7 +732,7 @@ class ConsentEngine:
                 if position is None:
                     return encoded, None
                 view = memoryview(encoded)
-                encoded_markup = self._page_markup(state, language, target, charset)
+                encoded_markup = self._page_markup(state, language, target, charset, token)
                 return b"".join((view[:position], encoded_markup, view[position:])), None
             if position is None:
                 page = RewrittenPage(encoded, None)
@@ -733,21 +741,20 @@ class ConsentEngine:
             self.pages.put(key, page)
         if page.after is None:
             return page.before, source
-        return page.with_markup(self._page_markup(state, language, target, charset)), source
+        encoded_markup = self._page_markup(state, language, target, charset, token)
+        return page.with_markup(encoded_markup), source
 
     def _page_markup(
-        self, state: ConsentState, language: Language, target: str, charset: str
+        self, state: ConsentState, language: Language, target: str, charset: str, token: str
     ) -> bytes:
         """The encoded banner (undecided visitors) or script and reopen link (decided ones)."""
-        if state.decided:
-            return self._encoded_markup(language, state.granted, target, "", charset)
-        return self._encoded_markup(language, None, target, self.csrf.token(), charset)
+        granted = state.granted if state.decided else None
+        return self._encoded_markup(language, granted, target, token, charset)
 
-    def _markup(self, target: str, state: ConsentState, language: Language) -> str:
+    def _markup(self, target: str, state: ConsentState, language: Language, token: str) -> str:
         """The banner (undecided visitors) or the script and reopen link (decided ones)."""
-        if state.decided:
-            return self._render_markup(language, state.granted, target, "")
-        return self._render_markup(language, None, target, self.csrf.token())
+        granted = state.granted if state.decided else None
+        return self._render_markup(language, granted, target, token)
 
     def _render_markup(
         self, language: Language, granted: frozenset[str] | None, target: str, token: str
