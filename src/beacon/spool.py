@@ -20,7 +20,7 @@ one ``raw_insert`` of its bytes with the segment id as
     A header line ``@RowBinary <boot id>`` plus the columns, then two pairs
     of 64-bit (end offset, row count): the rows written (updated after every
     row, so a row torn by ``kill -9`` is never counted) and the rows flushed
-    to disk (updated after each ``msync``). A reader trusts the first when the
+    to disk (updated after each periodic flush). A reader trusts the first when the
     machine has not restarted since the segment was written (same boot id)
     and the second after a restart, when only flushed pages are sure to be
     on disk.
@@ -28,11 +28,15 @@ one ``raw_insert`` of its bytes with the segment id as
 Durability: a segment is preallocated and mapped in memory (``MAP_SHARED``),
 so :meth:`Spool.append` copies the line into the kernel's page cache before
 returning: it survives ``kill -9`` of the process, at the cost of a memory
-copy instead of a system call. Segments are flushed to disk (``msync``) every
+copy instead of a system call. Segments are flushed to disk every
 ``fsync_interval`` seconds (default 1 s) by a background thread, never once
-per event, which bounds what a power cut can lose. A segment left by a dead
-process ends with the unused, zeroed part of its preallocation, which
-readers ignore. Segments are sealed (renamed ``.seg``) when they reach
+per event, which bounds what a power cut can lose. On Linux the flush is an
+``fdatasync`` of the segment's file (what ``msync(MS_SYNC)`` of a shared
+mapping does there), which lets the other threads run while the disk
+works; ``mmap.flush()`` would keep the interpreter's lock for the whole
+write, stalling the server's event loop for as long every second. A
+segment left by a dead process ends with the unused, zeroed part of its
+preallocation, which readers ignore. Segments are sealed (renamed ``.seg``) when they reach
 ``segment_max_bytes`` or ``segment_max_age`` seconds.
 
 Overflow policy: when the spool directory holds ``max_bytes`` (default
@@ -51,6 +55,7 @@ import os
 import secrets
 import shutil
 import struct
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -86,6 +91,11 @@ _PAIR = struct.Struct("<QQ")
 _LOCK = ".lock"
 _REJECTED = "rejected"
 _OWNER_PREFIX = "w-"
+#: Linux tracks the pages written through a shared mapping in the page cache,
+#: and its ``msync(MS_SYNC)`` is an ``fdatasync`` of the mapped range; so the
+#: file's descriptor is synced instead, by a call that releases the GIL
+#: (CPython's ``mmap.flush()`` holds it for the whole ``msync``).
+_SYNC_BY_FD = sys.platform.startswith("linux")
 
 
 @dataclass
@@ -228,6 +238,13 @@ class _OpenSegment:
             _OFFSETS.pack_into(self.mapping, self.offsets, self.size, 0, self.size, 0)
         self.opened_at = time.monotonic()
 
+    def flush(self) -> None:
+        """Write the mapped pages to disk, letting other threads run meanwhile (on Linux)."""
+        if _SYNC_BY_FD:
+            os.fdatasync(self.fd)
+        else:
+            self.mapping.flush()
+
     def synced(self, end: int, rows: int) -> None:
         """Record that the first ``rows`` rows, up to ``end``, are on disk (after a flush)."""
         if self.offsets:
@@ -237,7 +254,9 @@ class _OpenSegment:
         """Flush, cut the file to its data, fsync, close and rename it ``.seg``."""
         with contextlib.suppress(OSError, ValueError):
             self.synced(self.size, self.rows)
-            self.mapping.flush()
+            if not _SYNC_BY_FD:
+                self.mapping.flush()
+        # On Linux the fsync below writes the mapped pages too.
         self.mapping.close()
         with contextlib.suppress(OSError):
             os.ftruncate(self.fd, self.size)
@@ -338,7 +357,7 @@ class Spool:
         # this method seals (unmaps) segments, so ``current`` stays mapped.
         if flush and current is not None:
             with contextlib.suppress(OSError, ValueError):
-                current.mapping.flush()
+                current.flush()
                 current.synced(*written)
         for segment in pending:
             segment.seal()

@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -211,3 +214,60 @@ def test_a_spool_keeps_one_format(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         spool_dir.spool("other", COLUMNS, "JSONEachRow")
     spool_dir.release()
+
+
+def _pauses_while(call: Callable[[], object]) -> tuple[float, float]:
+    """Run ``call`` in a thread: (how long it took, the longest pause of this thread meanwhile)."""
+    done = threading.Event()
+    took: list[float] = []
+
+    def run() -> None:
+        start = time.perf_counter()
+        call()
+        took.append(time.perf_counter() - start)
+        done.set()
+
+    thread = threading.Thread(target=run)
+    longest = 0.0
+    previous = time.perf_counter()
+    thread.start()
+    while not done.is_set():
+        now = time.perf_counter()
+        longest = max(longest, now - previous)
+        previous = now
+    thread.join()
+    return took[0], longest
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="an fdatasync on Linux only")
+def test_the_periodic_flush_lets_the_other_threads_run(tmp_path: Path) -> None:
+    """Flushing a segment to disk does not stall the process (a server's event loop).
+
+    The control is ``mmap.flush()`` on as many fresh pages, which keeps the
+    GIL for its whole ``msync``: it shows the measurement can see a stall.
+    """
+    spool_dir = SpoolDir(tmp_path, segment_max_bytes=512 << 20, segment_max_age=3600)
+    spool = spool_dir.spool("things", COLUMNS)
+    line = b"1\t" + b"x" * ((1 << 20) - 3) + b"\n"
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    try:
+        for megabytes in (32, 64, 96):
+            for _ in range(megabytes):
+                assert spool.append(line)
+            segment = spool._open
+            assert segment is not None
+            control_took, control_pause = _pauses_while(segment.mapping.flush)
+            if control_took < 0.02:
+                continue  # too fast a disk to tell: more pages
+            for _ in range(megabytes):
+                assert spool.append(line)
+            took, pause = _pauses_while(lambda: spool.maintain(fsync=True, max_age=3600.0))
+            assert control_pause > control_took / 2
+            assert pause < max(took, control_took) / 4, (took, pause, control_took, control_pause)
+            break
+        else:
+            pytest.skip("the disk under the test's directory syncs too fast to observe a stall")
+    finally:
+        sys.setswitchinterval(switch)
+        spool_dir.release()
