@@ -15,7 +15,14 @@ The beacon records cached page views through the compiled accelerator
 spooling beacon forced onto the pure-Python path (``BEACON_SPEEDUPS=0``), in
 process and served, so that both appear side by side.
 
+``--control`` serves the bare app a second time in every round, as one more
+column: the ratio of two identical servers is how far apart the same code
+lands on this machine in the same run, the noise the other ratios carry.
+Under the table, the ratios of each round (the beacon's rate over the bare
+one measured just before or after it) show their spread.
+
     .venv/bin/python benchmarks/bench_pixel.py [--rounds 5] [--seconds 5] [--compare-python]
+        [--control]
 """
 
 from __future__ import annotations
@@ -123,6 +130,7 @@ RUNS = (
     ("pixel", "pixel", {}),
 )
 PYTHON_RUN = ("pixel_spool_python", "pixel_spool", {"BEACON_SPEEDUPS": "0"})
+CONTROL_RUN = ("bare_again", "bare", {})
 
 
 def _in_process_line() -> str:
@@ -148,6 +156,11 @@ def main() -> None:
         action="store_true",
         help="also run the spooling beacon on its pure-Python path (BEACON_SPEEDUPS=0)",
     )
+    parser.add_argument(
+        "--control",
+        action="store_true",
+        help="also serve the bare app a second time: the noise floor of the ratios",
+    )
     args = parser.parse_args()
     print(_in_process_line())
     if args.compare_python:
@@ -164,6 +177,8 @@ def main() -> None:
     if args.in_process:
         return
     runs = (*RUNS, PYTHON_RUN) if args.compare_python else RUNS
+    if args.control:
+        runs = (*runs, CONTROL_RUN)
     servers = [s for s in args.servers.split(",") if (BIN / s).exists() or shutil.which(s)]
     header = (
         "| server | bare ASGI GIF (req/s; CPU µs/req) | beacon /p.gif, spool only | ratio "
@@ -173,6 +188,10 @@ def main() -> None:
     if args.compare_python:
         header += " spool only, pure Python | ratio |"
         rule += " ---: | ---: |"
+    if args.control:
+        header += " bare again (control) | ratio |"
+        rule += " ---: | ---: |"
+    spreads: list[str] = []
     print(header)
     print(rule)
     loads = [f"start {_load()}"]
@@ -192,7 +211,16 @@ def main() -> None:
             f"| {kind} | {rate['bare']:,.0f}; {cpu['bare']:.0f} µs | {' | '.join(cells)} |",
             flush=True,
         )
+        for column, _, _ in runs[1:]:
+            ratios = sorted(
+                r / b for (r, _), (b, _) in zip(measured[column], measured["bare"], strict=True)
+            )
+            spreads.append(
+                f"{kind}, {column}: {' '.join(f'{x:.0%}' for x in ratios)}"
+                f" (median {statistics.median(ratios):.0%})"
+            )
         loads.append(f"after {kind} {_load()}")
+    print("\nRatios of each round, sorted:\n" + "\n".join(spreads))
     print(f"\nLoad average (1, 5, 15 min): {'; '.join(loads)}")
 
 
