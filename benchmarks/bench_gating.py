@@ -23,7 +23,8 @@ the machine. Routes:
         [--route /tagged ...] [--against bare|passthrough] [--server granian]
         [--in-process]
 
-``--against bare`` serves the bare site twice: the ratios it prints are how
+After the table come the ratios of each round, sorted, which show how much
+they spread. ``--against bare`` serves the bare site twice: the ratios it prints are how
 far two identical servers differ on the machine, the noise floor of the
 others. ``--against passthrough`` puts the site behind a middleware that
 only calls the next app: what adding any pure ASGI middleware costs.
@@ -243,6 +244,12 @@ def main() -> None:
             f" | {statistics.median(c for _, c in other):,.0f} | {cpu_ratio:.0%} |",
             flush=True,
         )
+    print("\nRatios of each round, sorted (rate; CPU):")
+    for route in routes:
+        pairs = list(zip(runs[0][route], runs[1][route], strict=True))
+        rates = " ".join(f"{x:.0%}" for x in sorted(o[0] / b[0] for b, o in pairs))
+        cpus = " ".join(f"{x:.0%}" for x in sorted(b[1] / o[1] for b, o in pairs))
+        print(f"`{route}`: {rates}; {cpus}")
     if args.against == "consent":
         print()
         _print_gating_share()

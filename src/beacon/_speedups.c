@@ -283,29 +283,84 @@ typedef struct {
     Py_ssize_t size;
 } chunk;
 
+/* What a row needs of the encoder and the spool that stays the same for their life: the
+ * encoder's two caches and its site, the spool's owner, the owner's counters and the
+ * methods of the spool's lock. A Recorder reads them once; record_pixel() on every call. */
+typedef struct {
+    PyObject *pages, *agents, *site, *owner, *stats, *acquire, *release;
+} fixed_parts;
+
+static int parts_traverse(fixed_parts *parts, visitproc visit, void *arg) {
+    Py_VISIT(parts->pages);
+    Py_VISIT(parts->agents);
+    Py_VISIT(parts->site);
+    Py_VISIT(parts->owner);
+    Py_VISIT(parts->stats);
+    Py_VISIT(parts->acquire);
+    Py_VISIT(parts->release);
+    return 0;
+}
+
+static void parts_clear(fixed_parts *parts) {
+    Py_CLEAR(parts->pages);
+    Py_CLEAR(parts->agents);
+    Py_CLEAR(parts->site);
+    Py_CLEAR(parts->owner);
+    Py_CLEAR(parts->stats);
+    Py_CLEAR(parts->acquire);
+    Py_CLEAR(parts->release);
+}
+
+/* 0 with every part set (new references), -1 with none set and no error left: the
+ * Python path then handles the request. */
+/* obj.name (a new reference), or NULL with no error left; NULL when obj is. */
+static PyObject *attr_or_null(PyObject *obj, PyObject *name) {
+    PyObject *value = obj == NULL ? NULL : PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        PyErr_Clear();
+    }
+    return value;
+}
+
+static int parts_read(fixed_parts *parts, PyObject *encoder, PyObject *spool) {
+    parts->pages = attr_of(encoder, str_pages, &PyDict_Type);
+    parts->agents = attr_of(encoder, str_agents, &PyDict_Type);
+    parts->site = attr_of(encoder, str_site_bytes, &PyBytes_Type);
+    parts->owner = attr_or_null(spool, str_owner);
+    parts->stats = attr_or_null(parts->owner, str_stats);
+    PyObject *lock = attr_or_null(spool, str_lock);
+    parts->acquire = attr_or_null(lock, str_acquire);
+    parts->release = attr_or_null(lock, str_release);
+    Py_XDECREF(lock);
+    if (parts->pages == NULL || parts->agents == NULL || parts->site == NULL ||
+        parts->owner == NULL || parts->stats == NULL || parts->acquire == NULL ||
+        parts->release == NULL) {
+        parts_clear(parts);
+        return -1;
+    }
+    return 0;
+}
+
 /* Append the row made of `chunks` to the spool's open segment, as Spool.append does:
  * 1 if appended, 0 if the Python path must decide (nothing changed), -1 on error. */
-static int spool_append(PyObject *spool, const chunk chunks[], int count, long long size) {
+static int spool_append(PyObject *spool, const fixed_parts *parts, const chunk chunks[],
+                        int count, long long size) {
     long long max_bytes, max_line_bytes, segment_max_bytes;
     long long bytes_used, accepted, segment_size, offsets, rows;
-    PyObject *owner = NULL, *stats = NULL, *lock = NULL, *segment = NULL, *mapping = NULL;
+    PyObject *owner = parts->owner, *stats = parts->stats;
+    PyObject *segment = NULL, *mapping = NULL;
     PyObject *done;
     Py_buffer view;
     int status = 0;
 
-    owner = PyObject_GetAttr(spool, str_owner);
-    lock = owner == NULL ? NULL : PyObject_GetAttr(spool, str_lock);
-    stats = lock == NULL ? NULL : PyObject_GetAttr(owner, str_stats);
-    if (stats == NULL || attr_ll(owner, str_max_bytes, &max_bytes) < 0 ||
+    if (attr_ll(owner, str_max_bytes, &max_bytes) < 0 ||
         attr_ll(owner, str_max_line_bytes, &max_line_bytes) < 0 ||
         attr_ll(owner, str_segment_max_bytes, &segment_max_bytes) < 0) {
-        PyErr_Clear();
-        goto out;
+        return 0;
     }
-    done = PyObject_CallMethodNoArgs(lock, str_acquire);
+    done = PyObject_CallNoArgs(parts->acquire);
     if (done == NULL) {
-        status = -1;
-        goto out;
+        return -1;
     }
     Py_DECREF(done);
     if (attr_ll(stats, str_bytes_used, &bytes_used) < 0 ||
@@ -357,22 +412,18 @@ unlock:
         /* Release the lock with the error kept aside, then raise it. */
         PyObject *type, *value, *traceback;
         PyErr_Fetch(&type, &value, &traceback);
-        done = PyObject_CallMethodNoArgs(lock, str_release);
+        done = PyObject_CallNoArgs(parts->release);
         Py_XDECREF(done);
         PyErr_Restore(type, value, traceback);
     } else {
-        done = PyObject_CallMethodNoArgs(lock, str_release);
+        done = PyObject_CallNoArgs(parts->release);
         if (done == NULL) {
             status = -1;
         }
         Py_XDECREF(done);
     }
-out:
     Py_XDECREF(mapping);
     Py_XDECREF(segment);
-    Py_XDECREF(stats);
-    Py_XDECREF(lock);
-    Py_XDECREF(owner);
     return status;
 }
 
@@ -385,10 +436,11 @@ PyDoc_STRVAR(record_pixel_doc,
 /* The work of record_pixel() and of a Recorder's call: True (a new reference) once the
  * row is in the spool, None when the Python path must handle the request, NULL on error. */
 static PyObject *record(PyObject *scope, PyObject *now, PyObject *encoder, PyObject *salts,
-                        PyObject *spool, PyObject *given_ip) {
+                        PyObject *spool, PyObject *given_ip, const fixed_parts *parts) {
     PyObject *agent_raw = NULL, *referer_raw = NULL, *host_raw = NULL;
     PyObject *agent_key = NULL, *referer = NULL, *host = NULL, *key = NULL;
-    PyObject *pages = NULL, *agents = NULL, *site = NULL, *day = NULL, *known = NULL;
+    PyObject *pages = parts->pages, *agents = parts->agents, *site = parts->site;
+    PyObject *day = NULL, *known = NULL;
     PyObject *page = NULL, *agent = NULL, *salt = NULL;
     PyObject *result = NULL, *hashed_agent;
     long long day_number, size = 0;
@@ -466,12 +518,9 @@ static PyObject *record(PyObject *scope, PyObject *now, PyObject *encoder, PyObj
         goto miss;
     }
 
-    pages = attr_of(encoder, str_pages, &PyDict_Type);
-    agents = attr_of(encoder, str_agents, &PyDict_Type);
-    site = attr_of(encoder, str_site_bytes, &PyBytes_Type);
     day = PyObject_GetAttr(encoder, str_day);
     known = attr_of(salts, str_known, &PyDict_Type);
-    if (pages == NULL || agents == NULL || site == NULL || day == NULL || known == NULL) {
+    if (day == NULL || known == NULL) {
         goto miss;
     }
     key = PyTuple_Pack(3, query, referer, host);
@@ -524,7 +573,7 @@ static PyObject *record(PyObject *scope, PyObject *now, PyObject *encoder, PyObj
     for (int i = 0; i < 5; i++) {
         size += chunks[i].size;
     }
-    status = spool_append(spool, chunks, 5, size);
+    status = spool_append(spool, parts, chunks, 5, size);
     if (status < 0) {
         goto cleanup;
     }
@@ -540,9 +589,6 @@ cleanup:
     Py_XDECREF(key);
     Py_XDECREF(known);
     Py_XDECREF(day);
-    Py_XDECREF(site);
-    Py_XDECREF(agents);
-    Py_XDECREF(pages);
     Py_XDECREF(host);
     Py_XDECREF(referer);
     Py_XDECREF(agent_key);
@@ -555,7 +601,14 @@ static PyObject *record_pixel(PyObject *module, PyObject *const *args, Py_ssize_
         PyErr_SetString(PyExc_TypeError, "record_pixel() takes 5 or 6 arguments");
         return NULL;
     }
-    return record(args[0], args[1], args[2], args[3], args[4], nargs == 6 ? args[5] : Py_None);
+    fixed_parts parts;
+    if (parts_read(&parts, args[2], args[4]) < 0) {
+        Py_RETURN_NONE;
+    }
+    PyObject *result = record(args[0], args[1], args[2], args[3], args[4],
+                              nargs == 6 ? args[5] : Py_None, &parts);
+    parts_clear(&parts);
+    return result;
 }
 
 /* ---- Recorder: record_pixel() with its clock, encoder, salts and spool bound --- */
@@ -563,6 +616,9 @@ static PyObject *record_pixel(PyObject *module, PyObject *const *args, Py_ssize_
 typedef struct {
     PyObject_HEAD
     PyObject *clock, *encoder, *salts, *spool;
+    /* Read once when they can be; else on every call, as record_pixel() does. */
+    fixed_parts parts;
+    int has_parts;
     vectorcallfunc vectorcall;
 } Recorder;
 
@@ -577,8 +633,20 @@ static PyObject *recorder_vectorcall(PyObject *self, PyObject *const *args, size
     if (now == NULL) {
         return NULL;
     }
-    PyObject *result =
-        record(args[0], now, recorder->encoder, recorder->salts, recorder->spool, Py_None);
+    PyObject *result;
+    if (recorder->has_parts) {
+        result = record(args[0], now, recorder->encoder, recorder->salts, recorder->spool,
+                        Py_None, &recorder->parts);
+    } else {
+        fixed_parts parts;
+        if (parts_read(&parts, recorder->encoder, recorder->spool) < 0) {
+            result = Py_NewRef(Py_None);
+        } else {
+            result = record(args[0], now, recorder->encoder, recorder->salts, recorder->spool,
+                            Py_None, &parts);
+            parts_clear(&parts);
+        }
+    }
     Py_DECREF(now);
     return result;
 }
@@ -602,6 +670,7 @@ static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwar
     self->encoder = Py_NewRef(encoder);
     self->salts = Py_NewRef(salts);
     self->spool = Py_NewRef(spool);
+    self->has_parts = parts_read(&self->parts, encoder, spool) == 0;
     self->vectorcall = recorder_vectorcall;
     return (PyObject *)self;
 }
@@ -611,7 +680,7 @@ static int recorder_traverse(Recorder *self, visitproc visit, void *arg) {
     Py_VISIT(self->encoder);
     Py_VISIT(self->salts);
     Py_VISIT(self->spool);
-    return 0;
+    return parts_traverse(&self->parts, visit, arg);
 }
 
 static int recorder_clear(Recorder *self) {
@@ -619,6 +688,8 @@ static int recorder_clear(Recorder *self) {
     Py_CLEAR(self->encoder);
     Py_CLEAR(self->salts);
     Py_CLEAR(self->spool);
+    parts_clear(&self->parts);
+    self->has_parts = 0;
     return 0;
 }
 
@@ -638,7 +709,9 @@ PyDoc_STRVAR(recorder_doc,
              "Recorder(clock_ns, encoder, salts, spool)\n--\n\n"
              "record_pixel() bound to a beacon's clock, encoder, salts and spool: called with\n"
              "an ASGI scope, it reads ``clock_ns()`` and records the request as record_pixel()\n"
-             "does (``True`` once in the spool, ``None`` when the Python path must handle it).");
+             "does (``True`` once in the spool, ``None`` when the Python path must handle it).\n"
+             "What stays the same for the life of the encoder and the spool (the encoder's\n"
+             "caches and site, the spool's owner, counters and lock) is read once, here.");
 
 static PyTypeObject RecorderType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.Recorder",

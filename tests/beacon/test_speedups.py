@@ -10,12 +10,16 @@ run in subprocesses.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
+import types
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -319,6 +323,85 @@ def test_the_bound_recorder_reads_its_clock_and_records_as_record_pixel_does() -
 
         with pytest.raises(RuntimeError):
             speedups.Recorder(broken, bound.encoder, bound.salts, bound.spool)(request.scope)
+
+
+@compiled_only
+def test_the_bound_recorder_follows_what_its_fixed_parts_hold() -> None:
+    """The encoder's caches, the spool's counters and lock are read once, their contents live."""
+    for bound, direct in _sides([b"s" * 16, b"t" * 16, b"u" * 16]):
+        request = Request([(b"user-agent", CHROME)], b"u=/c", ("192.0.2.9", 1), DAY_START_NS + 9)
+        recorder = bound_pixel_recorder(
+            lambda now=request.now_ns: now, bound.encoder, bound.salts, bound.spool
+        )
+        assert recorder is not None
+        stats = bound.spool.owner.stats
+        _python_path(bound.encoder, bound.salts, bound.spool, request)
+        assert recorder(request.scope) is True
+        assert stats.accepted == 2
+        # Caches emptied in place (as when they are full): the recorder sees it at once.
+        bound.encoder._agents.clear()
+        assert recorder(request.scope) is None
+        _python_path(bound.encoder, bound.salts, bound.spool, request)
+        assert recorder(request.scope) is True
+        # The spool's counters are the Python path's: a full spool is seen at once too.
+        bound.spool.owner.max_bytes = stats.bytes_used
+        assert recorder(request.scope) is None
+        assert stats.accepted == 4
+        assert stats.dropped == 0
+        bound.spool.owner.max_bytes = 1 << 30
+        # The lock is the spool's: held elsewhere, the recorder waits for it.
+        lock = bound.spool._lock
+        assert lock.acquire()
+        done: list[bool | None] = []
+
+        def record(
+            done: list[bool | None] = done,
+            recorder: Any = recorder,
+            scope: dict[str, Any] = request.scope,
+        ) -> None:
+            done.append(recorder(scope))
+
+        worker = threading.Thread(target=record)
+        worker.start()
+        worker.join(0.2)
+        assert worker.is_alive()
+        assert not done
+        lock.release()
+        worker.join(5)
+        assert done == [True]
+        assert stats.accepted == 5
+        for _ in range(5):
+            _python_path(direct.encoder, direct.salts, direct.spool, request)
+        assert _spooled(bound.spool_dir) == _spooled(direct.spool_dir)
+
+
+@compiled_only
+def test_a_recorder_without_an_encoder_and_spool_leaves_every_request_to_python() -> None:
+    for bound, _ in _sides([b"s" * 16]):
+        request = Request([(b"user-agent", CHROME)], b"u=/d", ("192.0.2.9", 1), DAY_START_NS + 9)
+        _python_path(bound.encoder, bound.salts, bound.spool, request)
+        odd = speedups.Recorder(lambda now=request.now_ns: now, object(), bound.salts, object())
+        assert odd(request.scope) is None
+        assert bound.spool.owner.stats.accepted == 1
+        # Parts that were missing when it was made are looked for again on every call.
+        late = types.SimpleNamespace()
+        recorder = speedups.Recorder(lambda now=request.now_ns: now, late, bound.salts, bound.spool)
+        assert recorder(request.scope) is None
+        late.__dict__.update(vars(bound.encoder))
+        assert recorder(request.scope) is True
+        assert bound.spool.owner.stats.accepted == 2
+
+
+@compiled_only
+def test_a_recorder_in_a_cycle_through_what_it_read_once_is_collected() -> None:
+    for bound, _ in _sides([b"s" * 16]):
+        encoder = PageviewEncoder(SITE, [SITE])
+        recorder = speedups.Recorder(lambda: DAY_START_NS, encoder, bound.salts, bound.spool)
+        encoder._pages[(b"cycle", b"", b"")] = recorder  # type: ignore[assignment]
+        alive = weakref.ref(encoder)
+        del encoder, recorder
+        gc.collect()
+        assert alive() is None
 
 
 def _fresh_beacon(root: Path, clock: Any, proxies: tuple[str, ...]) -> Beacon:
