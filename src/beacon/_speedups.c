@@ -27,6 +27,7 @@
 #include <structmember.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- BLAKE2b (RFC 7693) ------------------------------------------------ */
 
@@ -185,6 +186,8 @@ static PyObject *str_headers, *str_query_string, *str_client, *empty_bytes;
 /* The keyed state of the last salt seen (the GIL guards it: no call below releases it
  * between reading and using the cache). */
 static PyObject *cached_salt;
+/* time.time_ns, which a Recorder given it reads with clock_gettime() instead. */
+static PyObject *system_time_ns;
 static b2b_state cached_state;
 
 /* obj.name as a C long long; 0 on success, -1 when absent or not an int (no error left). */
@@ -278,6 +281,355 @@ static const char *client_address(PyObject *scope, Py_ssize_t *length) {
     return text;
 }
 
+/* ---- The spool's hot state as C fields ---------------------------------------------
+ *
+ * beacon.spool builds its counters (SpoolStats), the lock of a directory's appends
+ * (AppendsLock) and the write position of a spool and of its open segment on the types
+ * below when this module is there. Python reads and writes their fields as attributes,
+ * as it does those of the pure-Python classes they stand for; an append here then reads
+ * and writes plain C fields instead of looking up and allocating Python ints. */
+
+/* A C long long field as an int attribute: the getter and setter of its PyGetSetDef, whose
+ * closure is the field's offset. A value that is not an int (or does not fit) is refused
+ * with TypeError (OverflowError) and the field left as it was. */
+static PyObject *field_get(PyObject *self, void *offset) {
+    return PyLong_FromLongLong(*(long long *)((char *)self + (size_t)offset));
+}
+
+static int field_set(PyObject *self, PyObject *value, void *offset) {
+    if (value == NULL) {
+        PyErr_SetString(PyExc_TypeError, "this counter cannot be deleted");
+        return -1;
+    }
+    if (!PyLong_Check(value)) {
+        PyErr_Format(PyExc_TypeError, "an int is required, not %.200s", Py_TYPE(value)->tp_name);
+        return -1;
+    }
+    long long number = PyLong_AsLongLong(value);
+    if (number == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    *(long long *)((char *)self + (size_t)offset) = number;
+    return 0;
+}
+
+#define LL_FIELD(name, type, field, doc)                                                     \
+    { name, field_get, field_set, doc, (void *)offsetof(type, field) }
+
+typedef struct {
+    PyObject_HEAD
+    long long accepted, dropped, write_errors, sealed, bytes_used;
+} SpoolStatsObject;
+
+static PyGetSetDef spool_stats_getset[] = {
+    LL_FIELD("accepted", SpoolStatsObject, accepted, "Rows written."),
+    LL_FIELD("dropped", SpoolStatsObject, dropped,
+             "Rows refused (the spool full, a row too large, a segment that could not be made)."),
+    LL_FIELD("write_errors", SpoolStatsObject, write_errors,
+             "Segments that could not be made."),
+    LL_FIELD("sealed", SpoolStatsObject, sealed, "Segments sealed."),
+    LL_FIELD("bytes_used", SpoolStatsObject, bytes_used,
+             "Bytes the directory's segments take."),
+    {NULL},
+};
+
+static const char *const spool_stats_names[] = {"accepted", "dropped", "write_errors",
+                                                "sealed", "bytes_used", NULL};
+
+static long long *spool_stats_field(SpoolStatsObject *self, int index) {
+    long long *fields[] = {&self->accepted, &self->dropped, &self->write_errors, &self->sealed,
+                           &self->bytes_used};
+    return fields[index];
+}
+
+static int spool_stats_init(SpoolStatsObject *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"accepted", "dropped", "write_errors", "sealed", "bytes_used",
+                               NULL};
+    long long values[5] = {0, 0, 0, 0, 0};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|LLLLL:SpoolStats", keywords, &values[0],
+                                     &values[1], &values[2], &values[3], &values[4])) {
+        return -1;
+    }
+    for (int i = 0; i < 5; i++) {
+        *spool_stats_field(self, i) = values[i];
+    }
+    return 0;
+}
+
+static PyObject *spool_stats_repr(SpoolStatsObject *self) {
+    return PyUnicode_FromFormat(
+        "SpoolStats(accepted=%lld, dropped=%lld, write_errors=%lld, sealed=%lld, "
+        "bytes_used=%lld)",
+        self->accepted, self->dropped, self->write_errors, self->sealed, self->bytes_used);
+}
+
+static PyObject *spool_stats_richcompare(PyObject *a, PyObject *b, int op) {
+    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(a) != Py_TYPE(b)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int same = 1;
+    for (int i = 0; i < 5; i++) {
+        same &= *spool_stats_field((SpoolStatsObject *)a, i) ==
+                *spool_stats_field((SpoolStatsObject *)b, i);
+    }
+    return PyBool_FromLong(op == Py_EQ ? same : !same);
+}
+
+static PyObject *spool_stats_as_dict(SpoolStatsObject *self, PyObject *Py_UNUSED(ignored)) {
+    PyObject *result = PyDict_New();
+    for (int i = 0; result != NULL && spool_stats_names[i] != NULL; i++) {
+        PyObject *value = PyLong_FromLongLong(*spool_stats_field(self, i));
+        if (value == NULL || PyDict_SetItemString(result, spool_stats_names[i], value) < 0) {
+            Py_XDECREF(value);
+            Py_CLEAR(result);
+            break;
+        }
+        Py_DECREF(value);
+    }
+    return result;
+}
+
+static PyMethodDef spool_stats_methods[] = {
+    {"as_dict", (PyCFunction)spool_stats_as_dict, METH_NOARGS,
+     "as_dict($self, /)\n--\n\nThe counters by name."},
+    {NULL},
+};
+
+static PyTypeObject SpoolStatsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.SpoolStats",
+    .tp_doc = "SpoolStats(accepted=0, dropped=0, write_errors=0, sealed=0, bytes_used=0)\n--\n\n"
+              "Counters of one spool directory (C integers, updated in place).",
+    .tp_basicsize = sizeof(SpoolStatsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)spool_stats_init,
+    .tp_repr = (reprfunc)spool_stats_repr,
+    .tp_richcompare = spool_stats_richcompare,
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_getset = spool_stats_getset,
+    .tp_methods = spool_stats_methods,
+};
+
+/* The lock of a directory's appends: threading.Lock's methods, and a C lock the compiled
+ * append takes without a call. */
+typedef struct {
+    PyObject_HEAD
+    PyThread_type_lock lock;
+    char locked;
+} AppendsLockObject;
+
+static PyObject *appends_lock_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "AppendsLock() takes no arguments");
+        return NULL;
+    }
+    AppendsLockObject *self = (AppendsLockObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        PyErr_SetString(PyExc_MemoryError, "cannot allocate lock");
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static void appends_lock_dealloc(AppendsLockObject *self) {
+    if (self->lock != NULL) {
+        if (self->locked) {
+            PyThread_release_lock(self->lock);
+        }
+        PyThread_free_lock(self->lock);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Take the lock, waiting (other threads running) as long as `timeout_us` (-1: no limit);
+ * 1 if taken, 0 if not. */
+static int appends_lock_take(AppendsLockObject *self, PY_TIMEOUT_T timeout_us) {
+    PyLockStatus status = PyThread_acquire_lock_timed(self->lock, 0, 0);
+    if (status != PY_LOCK_ACQUIRED && timeout_us != 0) {
+        Py_BEGIN_ALLOW_THREADS
+        status = PyThread_acquire_lock_timed(self->lock, timeout_us, 0);
+        Py_END_ALLOW_THREADS
+    }
+    if (status != PY_LOCK_ACQUIRED) {
+        return 0;
+    }
+    self->locked = 1;
+    return 1;
+}
+
+static void appends_lock_give(AppendsLockObject *self) {
+    self->locked = 0;
+    PyThread_release_lock(self->lock);
+}
+
+static PyObject *appends_lock_acquire(AppendsLockObject *self, PyObject *args, PyObject *kwargs) {
+    static char *keywords[] = {"blocking", "timeout", NULL};
+    int blocking = 1;
+    double timeout = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|pd:acquire", keywords, &blocking,
+                                     &timeout)) {
+        return NULL;
+    }
+    if (!blocking && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "can't specify a timeout for a non-blocking call");
+        return NULL;
+    }
+    if (timeout < 0 && timeout != -1) {
+        PyErr_SetString(PyExc_ValueError, "timeout value must be positive");
+        return NULL;
+    }
+    PY_TIMEOUT_T wait = !blocking ? 0 : timeout < 0 ? -1 : (PY_TIMEOUT_T)(timeout * 1e6);
+    if (blocking && timeout >= 0 && (timeout * 1e6 >= (double)PY_TIMEOUT_MAX)) {
+        PyErr_SetString(PyExc_OverflowError, "timeout value is too large");
+        return NULL;
+    }
+    return PyBool_FromLong(appends_lock_take(self, wait));
+}
+
+static PyObject *appends_lock_release(AppendsLockObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (!self->locked) {
+        PyErr_SetString(PyExc_RuntimeError, "release unlocked lock");
+        return NULL;
+    }
+    appends_lock_give(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *appends_lock_enter(AppendsLockObject *self, PyObject *Py_UNUSED(ignored)) {
+    appends_lock_take(self, -1);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *appends_lock_exit(AppendsLockObject *self, PyObject *const *args,
+                                   Py_ssize_t nargs) {
+    return appends_lock_release(self, NULL);
+}
+
+static PyObject *appends_lock_locked(AppendsLockObject *self, PyObject *Py_UNUSED(ignored)) {
+    return PyBool_FromLong(self->locked);
+}
+
+static PyMethodDef appends_lock_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))appends_lock_acquire, METH_VARARGS | METH_KEYWORDS,
+     "acquire($self, /, blocking=True, timeout=-1)\n--\n\n"
+     "Take the lock, as threading.Lock.acquire does; whether it was taken."},
+    {"release", (PyCFunction)appends_lock_release, METH_NOARGS,
+     "release($self, /)\n--\n\nGive the lock back."},
+    {"locked", (PyCFunction)appends_lock_locked, METH_NOARGS,
+     "locked($self, /)\n--\n\nWhether the lock is held."},
+    {"__enter__", (PyCFunction)appends_lock_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)(void (*)(void))appends_lock_exit, METH_FASTCALL, NULL},
+    {NULL},
+};
+
+static PyTypeObject AppendsLockType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.AppendsLock",
+    .tp_doc = "AppendsLock()\n--\n\n"
+              "The lock of a spool directory's appends: a threading.Lock (acquire, release,\n"
+              "locked, a context manager) that the compiled append takes without a call.",
+    .tp_basicsize = sizeof(AppendsLockObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = appends_lock_new,
+    .tp_dealloc = (destructor)appends_lock_dealloc,
+    .tp_methods = appends_lock_methods,
+};
+
+/* The write position of a segment being written (the base of beacon.spool._OpenSegment). */
+typedef struct {
+    PyObject_HEAD
+    long long size, rows, offsets;
+} SegmentFieldsObject;
+
+static PyGetSetDef segment_fields_getset[] = {
+    LL_FIELD("size", SegmentFieldsObject, size, "Bytes written."),
+    LL_FIELD("rows", SegmentFieldsObject, rows, "Rows written (RowBinary segments)."),
+    LL_FIELD("offsets", SegmentFieldsObject, offsets,
+             "Where a RowBinary segment keeps its written and synced ends (0: none)."),
+    {NULL},
+};
+
+static PyTypeObject SegmentFieldsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.SegmentFields",
+    .tp_doc = "The write position of a segment being written, as C fields.",
+    .tp_basicsize = sizeof(SegmentFieldsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_new = PyType_GenericNew,
+    .tp_getset = segment_fields_getset,
+};
+
+/* A spool's open segment and whether it was written since its last flush (the base of
+ * beacon.spool.Spool). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *open;
+    char dirty;
+} SpoolFieldsObject;
+
+static int spool_fields_traverse(SpoolFieldsObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->open);
+    return 0;
+}
+
+static int spool_fields_clear(SpoolFieldsObject *self) {
+    Py_CLEAR(self->open);
+    return 0;
+}
+
+static void spool_fields_dealloc(SpoolFieldsObject *self) {
+    PyObject_GC_UnTrack(self);
+    spool_fields_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef spool_fields_members[] = {
+    {"_open", T_OBJECT, offsetof(SpoolFieldsObject, open), 0,
+     "The segment being written, or None."},
+    {"_dirty", T_BOOL, offsetof(SpoolFieldsObject, dirty), 0,
+     "Whether the open segment was written since its last flush."},
+    {NULL},
+};
+
+static PyTypeObject SpoolFieldsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.SpoolFields",
+    .tp_doc = "A spool's open segment and whether it needs a flush, as C fields.",
+    .tp_basicsize = sizeof(SpoolFieldsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_traverse = (traverseproc)spool_fields_traverse,
+    .tp_clear = (inquiry)spool_fields_clear,
+    .tp_dealloc = (destructor)spool_fields_dealloc,
+    .tp_members = spool_fields_members,
+};
+
+/* The bounds a directory's appends check (the base of beacon.spool.SpoolDir). */
+typedef struct {
+    PyObject_HEAD
+    long long max_bytes, max_line_bytes, segment_max_bytes;
+} SpoolDirFieldsObject;
+
+static PyGetSetDef spool_dir_fields_getset[] = {
+    LL_FIELD("max_bytes", SpoolDirFieldsObject, max_bytes,
+             "The most bytes the directory's segments may take."),
+    LL_FIELD("max_line_bytes", SpoolDirFieldsObject, max_line_bytes, "The longest row accepted."),
+    LL_FIELD("segment_max_bytes", SpoolDirFieldsObject, segment_max_bytes,
+             "The size at which a segment is sealed."),
+    {NULL},
+};
+
+static PyTypeObject SpoolDirFieldsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.SpoolDirFields",
+    .tp_doc = "The bounds a spool directory's appends check, as C fields.",
+    .tp_basicsize = sizeof(SpoolDirFieldsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_new = PyType_GenericNew,
+    .tp_getset = spool_dir_fields_getset,
+};
+
 typedef struct {
     const char *data;
     Py_ssize_t size;
@@ -287,7 +639,7 @@ typedef struct {
  * encoder's two caches and its site, the spool's owner, the owner's counters and the
  * methods of the spool's lock. A Recorder reads them once; record_pixel() on every call. */
 typedef struct {
-    PyObject *pages, *agents, *site, *owner, *stats, *acquire, *release;
+    PyObject *pages, *agents, *site, *owner, *stats, *lock, *acquire, *release;
 } fixed_parts;
 
 static int parts_traverse(fixed_parts *parts, visitproc visit, void *arg) {
@@ -296,6 +648,7 @@ static int parts_traverse(fixed_parts *parts, visitproc visit, void *arg) {
     Py_VISIT(parts->site);
     Py_VISIT(parts->owner);
     Py_VISIT(parts->stats);
+    Py_VISIT(parts->lock);
     Py_VISIT(parts->acquire);
     Py_VISIT(parts->release);
     return 0;
@@ -307,6 +660,7 @@ static void parts_clear(fixed_parts *parts) {
     Py_CLEAR(parts->site);
     Py_CLEAR(parts->owner);
     Py_CLEAR(parts->stats);
+    Py_CLEAR(parts->lock);
     Py_CLEAR(parts->acquire);
     Py_CLEAR(parts->release);
 }
@@ -328,12 +682,12 @@ static int parts_read(fixed_parts *parts, PyObject *encoder, PyObject *spool) {
     parts->site = attr_of(encoder, str_site_bytes, &PyBytes_Type);
     parts->owner = attr_or_null(spool, str_owner);
     parts->stats = attr_or_null(parts->owner, str_stats);
-    PyObject *lock = attr_or_null(spool, str_lock);
-    parts->acquire = attr_or_null(lock, str_acquire);
-    parts->release = attr_or_null(lock, str_release);
-    Py_XDECREF(lock);
+    parts->lock = attr_or_null(spool, str_lock);
+    parts->acquire = attr_or_null(parts->lock, str_acquire);
+    parts->release = attr_or_null(parts->lock, str_release);
     if (parts->pages == NULL || parts->agents == NULL || parts->site == NULL ||
-        parts->owner == NULL || parts->stats == NULL || parts->acquire == NULL ||
+        parts->owner == NULL || parts->stats == NULL || parts->lock == NULL ||
+        parts->acquire == NULL ||
         parts->release == NULL) {
         parts_clear(parts);
         return -1;
@@ -343,8 +697,79 @@ static int parts_read(fixed_parts *parts, PyObject *encoder, PyObject *spool) {
 
 /* Append the row made of `chunks` to the spool's open segment, as Spool.append does:
  * 1 if appended, 0 if the Python path must decide (nothing changed), -1 on error. */
+/* spool_append() for a spool built on the C fields above: the same checks and writes, on
+ * C integers, under the C lock. */
+static int spool_append_fields(SpoolFieldsObject *spool, const fixed_parts *parts,
+                               const chunk chunks[], int count, long long size) {
+    AppendsLockObject *lock = (AppendsLockObject *)parts->lock;
+    SpoolStatsObject *stats = (SpoolStatsObject *)parts->stats;
+    long long max_bytes, max_line_bytes, segment_max_bytes;
+    PyObject *segment, *mapping;
+    Py_buffer view;
+    int status = 0;
+
+    if (PyObject_TypeCheck(parts->owner, &SpoolDirFieldsType)) {
+        SpoolDirFieldsObject *bounds = (SpoolDirFieldsObject *)parts->owner;
+        max_bytes = bounds->max_bytes;
+        max_line_bytes = bounds->max_line_bytes;
+        segment_max_bytes = bounds->segment_max_bytes;
+    } else if (attr_ll(parts->owner, str_max_bytes, &max_bytes) < 0 ||
+               attr_ll(parts->owner, str_max_line_bytes, &max_line_bytes) < 0 ||
+               attr_ll(parts->owner, str_segment_max_bytes, &segment_max_bytes) < 0) {
+        return 0;
+    }
+    appends_lock_take(lock, -1);
+    segment = spool->open;
+    if (stats->bytes_used + size > max_bytes || size > max_line_bytes || segment == NULL ||
+        !PyObject_TypeCheck(segment, &SegmentFieldsType)) {
+        goto unlock;
+    }
+    SegmentFieldsObject *fields = (SegmentFieldsObject *)segment;
+    long long offsets = fields->offsets, end = fields->size + size;
+    if (end > segment_max_bytes) {
+        goto unlock;
+    }
+    Py_INCREF(segment);
+    mapping = PyObject_GetAttr(segment, str_mapping);
+    if (mapping == NULL || PyObject_GetBuffer(mapping, &view, PyBUF_WRITABLE) < 0) {
+        PyErr_Clear();
+        goto release;
+    }
+    if (fields->size < 0 || end > view.len || offsets < 0 ||
+        (offsets && offsets + 16 > view.len)) {
+        PyBuffer_Release(&view);
+        goto release;
+    }
+    char *target = (char *)view.buf + fields->size;
+    for (int i = 0; i < count; i++) {
+        memcpy(target, chunks[i].data, (size_t)chunks[i].size);
+        target += chunks[i].size;
+    }
+    if (offsets) {
+        store64_le((uint8_t *)view.buf + offsets, (uint64_t)end);
+        store64_le((uint8_t *)view.buf + offsets + 8, (uint64_t)(fields->rows + 1));
+        fields->rows += 1;
+    }
+    PyBuffer_Release(&view);
+    fields->size = end;
+    stats->bytes_used += size;
+    stats->accepted += 1;
+    spool->dirty = 1;
+    status = 1;
+release:
+    Py_XDECREF(mapping);
+    Py_DECREF(segment);
+unlock:
+    appends_lock_give(lock);
+    return status;
+}
+
 static int spool_append(PyObject *spool, const fixed_parts *parts, const chunk chunks[],
                         int count, long long size) {
+    if (Py_IS_TYPE(parts->lock, &AppendsLockType) && Py_IS_TYPE(parts->stats, &SpoolStatsType) &&
+        PyObject_TypeCheck(spool, &SpoolFieldsType)) {
+        return spool_append_fields((SpoolFieldsObject *)spool, parts, chunks, count, size);
+    }
     long long max_bytes, max_line_bytes, segment_max_bytes;
     long long bytes_used, accepted, segment_size, offsets, rows;
     PyObject *owner = parts->owner, *stats = parts->stats;
@@ -435,7 +860,7 @@ PyDoc_STRVAR(record_pixel_doc,
 
 /* The work of record_pixel() and of a Recorder's call: True (a new reference) once the
  * row is in the spool, None when the Python path must handle the request, NULL on error. */
-static PyObject *record(PyObject *scope, PyObject *now, PyObject *encoder, PyObject *salts,
+static PyObject *record(PyObject *scope, long long now_ns, PyObject *encoder, PyObject *salts,
                         PyObject *spool, PyObject *given_ip, const fixed_parts *parts) {
     PyObject *agent_raw = NULL, *referer_raw = NULL, *host_raw = NULL;
     PyObject *agent_key = NULL, *referer = NULL, *host = NULL, *key = NULL;
@@ -449,9 +874,7 @@ static PyObject *record(PyObject *scope, PyObject *now, PyObject *encoder, PyObj
     chunk chunks[5];
     int status;
 
-    long long now_ns = PyLong_AsLongLong(now);
     if (now_ns < 0 || !PyDict_CheckExact(scope)) {
-        PyErr_Clear();
         Py_RETURN_NONE;
     }
     if (attr_ll(encoder, str_day_number, &day_number) < 0 || day_number != now_ns / NS_PER_DAY) {
@@ -605,7 +1028,11 @@ static PyObject *record_pixel(PyObject *module, PyObject *const *args, Py_ssize_
     if (parts_read(&parts, args[2], args[4]) < 0) {
         Py_RETURN_NONE;
     }
-    PyObject *result = record(args[0], args[1], args[2], args[3], args[4],
+    long long now_ns = PyLong_AsLongLong(args[1]);
+    if (now_ns == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+    }
+    PyObject *result = record(args[0], now_ns, args[2], args[3], args[4],
                               nargs == 6 ? args[5] : Py_None, &parts);
     parts_clear(&parts);
     return result;
@@ -619,6 +1046,8 @@ typedef struct {
     /* Read once when they can be; else on every call, as record_pixel() does. */
     fixed_parts parts;
     int has_parts;
+    /* Whether `clock` is time.time_ns, read here without the call. */
+    int system_clock;
     vectorcallfunc vectorcall;
 } Recorder;
 
@@ -629,25 +1058,41 @@ static PyObject *recorder_vectorcall(PyObject *self, PyObject *const *args, size
         PyErr_SetString(PyExc_TypeError, "a Recorder takes one argument, the ASGI scope");
         return NULL;
     }
-    PyObject *now = PyObject_CallNoArgs(recorder->clock);
-    if (now == NULL) {
-        return NULL;
+    long long now_ns;
+#ifdef CLOCK_REALTIME
+    if (recorder->system_clock) {
+        struct timespec now;
+        if (clock_gettime(CLOCK_REALTIME, &now) != 0) {
+            Py_RETURN_NONE;
+        }
+        now_ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    } else
+#endif
+    {
+        PyObject *now = PyObject_CallNoArgs(recorder->clock);
+        if (now == NULL) {
+            return NULL;
+        }
+        now_ns = PyLong_AsLongLong(now);
+        Py_DECREF(now);
+        if (now_ns == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+        }
     }
     PyObject *result;
     if (recorder->has_parts) {
-        result = record(args[0], now, recorder->encoder, recorder->salts, recorder->spool,
+        result = record(args[0], now_ns, recorder->encoder, recorder->salts, recorder->spool,
                         Py_None, &recorder->parts);
     } else {
         fixed_parts parts;
         if (parts_read(&parts, recorder->encoder, recorder->spool) < 0) {
             result = Py_NewRef(Py_None);
         } else {
-            result = record(args[0], now, recorder->encoder, recorder->salts, recorder->spool,
-                            Py_None, &parts);
+            result = record(args[0], now_ns, recorder->encoder, recorder->salts,
+                            recorder->spool, Py_None, &parts);
             parts_clear(&parts);
         }
     }
-    Py_DECREF(now);
     return result;
 }
 
@@ -671,6 +1116,7 @@ static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwar
     self->salts = Py_NewRef(salts);
     self->spool = Py_NewRef(spool);
     self->has_parts = parts_read(&self->parts, encoder, spool) == 0;
+    self->system_clock = clock == system_time_ns;
     self->vectorcall = recorder_vectorcall;
     return (PyObject *)self;
 }
@@ -780,23 +1226,40 @@ static int intern_names(void) {
         }
     }
     empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
-    return empty_bytes == NULL ? -1 : 0;
+    if (empty_bytes == NULL) {
+        return -1;
+    }
+    PyObject *time_module = PyImport_ImportModule("time");
+    if (time_module == NULL) {
+        return -1;
+    }
+    system_time_ns = PyObject_GetAttrString(time_module, "time_ns");
+    Py_DECREF(time_module);
+    return system_time_ns == NULL ? -1 : 0;
 }
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     if (intern_names() < 0) {
         return NULL;
     }
-    if (PyType_Ready(&RecorderType) < 0) {
-        return NULL;
+    PyTypeObject *types[] = {&RecorderType,      &SpoolStatsType,  &AppendsLockType,
+                             &SegmentFieldsType, &SpoolFieldsType, &SpoolDirFieldsType};
+    const char *type_names[] = {"Recorder",    "SpoolStats",  "AppendsLock",
+                                "SegmentFields", "SpoolFields", "SpoolDirFields"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (PyType_Ready(types[i]) < 0) {
+            return NULL;
+        }
     }
     PyObject *module = PyModule_Create(&speedups_module);
     if (module == NULL) {
         return NULL;
     }
-    if (PyModule_AddObjectRef(module, "Recorder", (PyObject *)&RecorderType) < 0) {
-        Py_DECREF(module);
-        return NULL;
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        if (PyModule_AddObjectRef(module, type_names[i], (PyObject *)types[i]) < 0) {
+            Py_DECREF(module);
+            return NULL;
+        }
     }
     return module;
 }

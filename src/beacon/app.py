@@ -99,7 +99,7 @@ from beacon.pageviews import (
     page_event,
     pixel_recorder,
 )
-from beacon.spool import ROW_BINARY, TAB_SEPARATED, Spool, SpoolDir
+from beacon.spool import ROW_BINARY, TAB_SEPARATED, Spool, SpoolDir, stats_dict
 from beacon.store import Store
 
 if TYPE_CHECKING:
@@ -551,7 +551,7 @@ class Beacon:
         """Every counter of the beacon, as a flat JSON-ready dictionary."""
         result: dict[str, Any] = {"status": "ok", **asdict(self.stats)}
         if self._spool_dir is not None:
-            result.update({f"spool_{k}": v for k, v in asdict(self._spool_dir.stats).items()})
+            result.update({f"spool_{k}": v for k, v in stats_dict(self._spool_dir.stats).items()})
         if self.flusher is not None:
             result.update(asdict(self.flusher.stats))
         if self._email is not None:

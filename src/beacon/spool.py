@@ -59,8 +59,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from beacon.exceptions import ConfigurationError, SpoolError, SpoolLocked
 
@@ -79,6 +81,7 @@ __all__ = [
     "owner_dirs",
     "reject",
     "sealed_segments",
+    "stats_dict",
 ]
 
 OPEN_SUFFIX = ".open"
@@ -98,15 +101,69 @@ _OWNER_PREFIX = "w-"
 _SYNC_BY_FD = sys.platform.startswith("linux")
 
 
-@dataclass
-class SpoolStats:
-    """Counters of one spool directory (plain ints, updated in place)."""
+def _load_compiled() -> ModuleType | None:
+    """``beacon._speedups`` when it is built and not turned off (``BEACON_SPEEDUPS=0``)."""
+    if os.environ.get("BEACON_SPEEDUPS", "1") == "0":
+        return None
+    try:
+        from beacon import _speedups
+    except ImportError:
+        return None
+    return _speedups
 
-    accepted: int = 0
-    dropped: int = 0
-    write_errors: int = 0
-    sealed: int = 0
-    bytes_used: int = 0
+
+_compiled = _load_compiled()
+
+if TYPE_CHECKING or _compiled is None:
+
+    @dataclass
+    class SpoolStats:
+        """Counters of one spool directory (integers, updated in place)."""
+
+        accepted: int = 0
+        dropped: int = 0
+        write_errors: int = 0
+        sealed: int = 0
+        bytes_used: int = 0
+
+    class _SegmentFields:
+        """The write position of a segment being written."""
+
+        __slots__ = ("offsets", "rows", "size")
+
+        offsets: int
+        rows: int
+        size: int
+
+    class _SpoolFields:
+        """A spool's open segment, and whether it was written since its last flush."""
+
+        _open: _OpenSegment | None
+        _dirty: bool
+
+    class _SpoolDirFields:
+        """The bounds a spool directory's appends check."""
+
+        max_bytes: int
+        max_line_bytes: int
+        segment_max_bytes: int
+
+    _AppendsLock = threading.Lock
+else:
+    # The same fields as C integers (see beacon._speedups): the compiled append
+    # reads and writes them directly, and Python as attributes, as above.
+    SpoolStats = _compiled.SpoolStats
+    _SegmentFields = _compiled.SegmentFields
+    _SpoolFields = _compiled.SpoolFields
+    _SpoolDirFields = _compiled.SpoolDirFields
+    _AppendsLock = _compiled.AppendsLock
+
+
+def stats_dict(stats: SpoolStats) -> dict[str, int]:
+    """The counters of ``stats`` by name."""
+    as_dict = getattr(stats, "as_dict", None)
+    counters: dict[str, int] = as_dict() if as_dict is not None else asdict(stats)
+    return counters
 
 
 def _boot_id() -> str:
@@ -206,14 +263,14 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-class _OpenSegment:
+class _OpenSegment(_SegmentFields):
     """A segment being written: its file, preallocated and mapped in memory.
 
     ``offsets`` is where a ``RowBinary`` segment keeps its written and synced
     ends (0 for a ``TabSeparated`` one).
     """
 
-    __slots__ = ("fd", "mapping", "offsets", "opened_at", "path", "rows", "size")
+    __slots__ = ("fd", "mapping", "opened_at", "path")
 
     def __init__(self, path: Path, capacity: int, header: bytes, binary: bool) -> None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -265,7 +322,7 @@ class _OpenSegment:
         os.rename(self.path, self.path.with_suffix(SEALED_SUFFIX))
 
 
-class Spool:
+class Spool(_SpoolFields):
     """Append-only segment files of one target table, inside a :class:`SpoolDir`.
 
     Thread-safe. A segment is preallocated and mapped in memory (shared with
@@ -378,7 +435,7 @@ class Spool:
         self.maintain(fsync=True, max_age=0.0)
 
 
-class SpoolDir:
+class SpoolDir(_SpoolDirFields):
     """This process's spool directory under ``root``, holding one :class:`Spool` per table.
 
     The directory is locked (``flock``) for the life of the process, so a
@@ -420,7 +477,7 @@ class SpoolDir:
         self._spools: dict[str, Spool] = {}
         self._spools_lock = threading.Lock()
         #: Held by every append of this directory's spools, and by the disk-use recount.
-        self.appends_lock = threading.Lock()
+        self.appends_lock = _AppendsLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_fsync = time.monotonic()

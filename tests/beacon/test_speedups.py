@@ -18,6 +18,7 @@ import sys
 import tempfile
 import textwrap
 import threading
+import time
 import types
 import weakref
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from beacon import Beacon
 from beacon.anonymize import FileSalts
 from beacon.events import EVENT_COLUMNS, read_row_binary
 from beacon.pageviews import PageviewEncoder, bound_pixel_recorder, epoch_ns, pixel_recorder
-from beacon.spool import ROW_BINARY, Spool, SpoolDir, sealed_segments
+from beacon.spool import ROW_BINARY, Spool, SpoolDir, sealed_segments, stats_dict
 
 try:
     from beacon import _speedups as speedups
@@ -571,3 +572,120 @@ def test_without_the_extension_the_python_path_records(
     )
     assert result.stdout.split() == ["False", "3", "['/fallback',", "'/fallback',", "'/fallback']"]
     assert logged in result.stderr
+
+
+@compiled_only
+def test_the_recorder_reads_the_system_clock_itself() -> None:
+    """Given ``time.time_ns``, the recorder reads the same clock without calling it."""
+    with tempfile.TemporaryDirectory(prefix="speedups-") as tmp:
+        root = Path(tmp)
+        today = datetime.now(UTC).date()
+        salts_file = root / "daily-salts.json"
+        salts_file.write_text(
+            json.dumps({(today + timedelta(days=n)).isoformat(): "ab" * 16 for n in (-1, 0, 1)})
+        )
+        side = _side(root / "spool", salts_file)
+        recorder = bound_pixel_recorder(time.time_ns, side.encoder, side.salts, side.spool)
+        assert recorder is not None
+        request = Request([(b"user-agent", CHROME)], b"u=/now", ("192.0.2.7", 1), time.time_ns())
+        _python_path(side.encoder, side.salts, side.spool, request)
+        before = time.time_ns()
+        assert recorder(request.scope) is True
+        after = time.time_ns()
+        events = list(read_row_binary(_spooled(side.spool_dir)))
+    assert [event.path for event in events] == ["/now", "/now"]
+    stamp = epoch_ns(events[1].ts)
+    # Stored to the millisecond.
+    assert before // 1_000_000 * 1_000_000 <= stamp <= after
+
+
+@compiled_only
+def test_the_spool_keeps_what_an_append_touches_in_c_fields(tmp_path: Path) -> None:
+    spool_dir = SpoolDir(tmp_path, segment_max_bytes=65536, max_bytes=1 << 20)
+    spool = spool_dir.spool("events", ["a"])
+    assert isinstance(spool_dir, speedups.SpoolDirFields)
+    assert isinstance(spool, speedups.SpoolFields)
+    assert type(spool_dir.stats) is speedups.SpoolStats
+    assert type(spool_dir.appends_lock) is speedups.AppendsLock
+    assert spool._open is None
+    assert spool._dirty is False
+    assert spool.append(b"x\n")
+    assert isinstance(spool._open, speedups.SegmentFields)
+    assert spool._dirty is True
+    header = len(b"a\n")
+    assert (spool._open.size, spool._open.rows, spool._open.offsets) == (header + 2, 0, 0)
+    stats = spool_dir.stats
+    assert stats_dict(stats) == {
+        "accepted": 1,
+        "dropped": 0,
+        "write_errors": 0,
+        "sealed": 0,
+        "bytes_used": header + 2,
+    }
+    assert repr(stats) == (
+        f"SpoolStats(accepted=1, dropped=0, write_errors=0, sealed=0, bytes_used={header + 2})"
+    )
+    assert stats == speedups.SpoolStats(accepted=1, bytes_used=header + 2)
+    assert stats != speedups.SpoolStats()
+    with pytest.raises(TypeError):
+        hash(stats)
+    # A bound of the directory's, lowered in place, is seen by the next append.
+    spool_dir.max_line_bytes = 1
+    assert not spool.append(b"yy\n")
+    assert stats.dropped == 1
+    # The fields are integers: anything else is refused with a clear error, nothing changed.
+    with pytest.raises(TypeError):
+        stats.accepted = "2"  # type: ignore[assignment]
+    with pytest.raises(OverflowError):
+        stats.accepted = 1 << 64
+    with pytest.raises(TypeError):
+        spool_dir.max_bytes = 1.5  # type: ignore[assignment]
+    with pytest.raises(TypeError):
+        spool._dirty = 1  # type: ignore[assignment]
+    assert stats.accepted == 1
+    spool_dir.close()
+    assert stats.sealed == 1
+
+
+@pytest.mark.parametrize(
+    "make_lock",
+    [threading.Lock, *([speedups.AppendsLock] if speedups is not None else [])],
+    ids=lambda make: make.__name__,
+)
+def test_the_appends_lock_is_a_lock(make_lock: Any) -> None:
+    """The compiled lock answers as ``threading.Lock`` does (run against both)."""
+    lock = make_lock()
+    assert not lock.locked()
+    assert lock.acquire() is True
+    assert lock.locked()
+    assert lock.acquire(False) is False
+    assert lock.acquire(blocking=False) is False
+    started = time.monotonic()
+    assert lock.acquire(timeout=0.05) is False
+    assert time.monotonic() - started >= 0.04
+    with pytest.raises(ValueError, match="non-blocking"):
+        lock.acquire(False, 1)
+    with pytest.raises(ValueError, match="timeout value must be positive"):
+        lock.acquire(timeout=-2)
+    lock.release()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    with lock:
+        assert lock.locked()
+    assert not lock.locked()
+    with pytest.raises(KeyError), lock:
+        raise KeyError("inside")
+    assert not lock.locked()
+    # A thread waiting for the lock lets the others run.
+    lock.acquire()
+    waited: list[bool] = []
+    worker = threading.Thread(target=lambda: waited.append(lock.acquire()))
+    worker.start()
+    counted = sum(1 for _ in range(200_000))
+    assert counted == 200_000
+    assert worker.is_alive()
+    assert not waited
+    lock.release()
+    worker.join(5)
+    assert waited == [True]
+    lock.release()
