@@ -21,13 +21,20 @@ the machine. Routes:
 
     .venv/bin/python benchmarks/bench_gating.py [--rounds 7] [--seconds 2]
         [--route /tagged ...] [--against bare|passthrough] [--server granian]
-        [--in-process]
+        [--in-process] [--paired]
 
 After the table come the ratios of each round, sorted, which show how much
 they spread. ``--against bare`` serves the bare site twice: the ratios it prints are how
 far two identical servers differ on the machine, the noise floor of the
 others. ``--against passthrough`` puts the site behind a middleware that
 only calls the next app: what adding any pure ASGI middleware costs.
+
+``--paired`` measures differently: in every round both servers run at the
+same time, pinned to one processor, and each route is loaded on both at the
+same time (``wrk -c16`` each, on the other processors). The busy servers
+share the core and whatever slows the machine slows both in the same
+seconds, so the ratio of their rates is the ratio of their costs per
+request, with far less noise than runs one after the other.
 """
 
 from __future__ import annotations
@@ -43,12 +50,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loopback import SERVERS, free_port, server_command, tree_cpu_seconds, wait_port
+from loopback import (
+    SERVERS,
+    Sample,
+    free_port,
+    paired_rounds,
+    server_command,
+    tree_cpu_seconds,
+    wait_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ROUTES = ("/tagged", "/tagged-unique", "/first-party", "/api/products.json")
-#: Requests per second and server CPU µs per request.
-Sample = tuple[float, float]
 
 
 def _wrk(url: str, seconds: int) -> tuple[float, int]:
@@ -208,6 +221,11 @@ def main() -> None:
     parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     parser.add_argument("--route", action="append", choices=ROUTES, help="default: all")
     parser.add_argument("--in-process", action="store_true", help="only the in-process table")
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="serve both at the same time on one shared core, and load both at once",
+    )
     args = parser.parse_args()
     if args.in_process:
         _print_gating_share()
@@ -215,17 +233,38 @@ def main() -> None:
     routes = tuple(args.route or ROUTES)
     apps = ("bare", args.against)
     runs: list[dict[str, list[Sample]]] = [{route: [] for route in routes} for _ in apps]
-    for index in range(args.rounds):
-        order = (0, 1) if index % 2 == 0 else (1, 0)
-        for route, samples in _round(apps, routes, order, args.seconds, args.server).items():
-            for side in (0, 1):
-                runs[side][route].append(samples[side])
+    if args.paired:
+        for route in routes:
+            for first, second in paired_rounds(
+                [
+                    (
+                        lambda port, app=app: server_command(
+                            args.server, f"benchmarks.gating_apps:{app}", port
+                        ),
+                        {"PYTHONPATH": str(ROOT)},
+                    )
+                    for app in apps
+                ],
+                route,
+                rounds=args.rounds,
+                seconds=args.seconds,
+                cwd=ROOT,
+            ):
+                runs[0][route].append(first)
+                runs[1][route].append(second)
+    else:
+        for index in range(args.rounds):
+            order = (0, 1) if index % 2 == 0 else (1, 0)
+            for route, samples in _round(apps, routes, order, args.seconds, args.server).items():
+                for side in (0, 1):
+                    runs[side][route].append(samples[side])
     second = {
         "consent": "with ConsentMiddleware",
         "bare": "second bare server",
         "passthrough": "with a pass-through middleware",
     }[args.against]
-    print(f"Server: {args.server}.")
+    how = "at the same time, on one shared core" if args.paired else "one after the other"
+    print(f"Server: {args.server}; the two served {how}.")
     print()
     print(
         f"| route | bare Starlette (req/s) | {second} (req/s) | ratio"

@@ -21,8 +21,18 @@ lands on this machine in the same run, the noise the other ratios carry.
 Under the table, the ratios of each round (the beacon's rate over the bare
 one measured just before or after it) show their spread.
 
+``--paired`` measures differently: in every round the bare app and one
+other are served at the same time, both servers pinned to one processor,
+and loaded at the same time (``wrk -c16`` each, on the other processors).
+The two busy servers share the core, and whatever slows the machine slows
+both in the same seconds, so the ratio of their rates is the ratio of their
+costs per request with much less noise than runs one after the other (two
+bare servers measure within a few percent of each other in every round).
+Its table gives, per server and pair, the median ratio of the rounds and
+their range.
+
     .venv/bin/python benchmarks/bench_pixel.py [--rounds 5] [--seconds 5] [--compare-python]
-        [--control]
+        [--control] [--paired]
 """
 
 from __future__ import annotations
@@ -38,7 +48,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from loopback import BIN, free_port, server_command, tree_cpu_seconds, wait_port
+from loopback import (
+    BIN,
+    free_port,
+    paired_rounds,
+    server_command,
+    tree_cpu_seconds,
+    wait_port,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,6 +178,11 @@ def main() -> None:
         action="store_true",
         help="also serve the bare app a second time: the noise floor of the ratios",
     )
+    parser.add_argument(
+        "--paired",
+        action="store_true",
+        help="serve each app at the same time as the bare one, on one shared core",
+    )
     args = parser.parse_args()
     print(_in_process_line())
     if args.compare_python:
@@ -180,6 +202,9 @@ def main() -> None:
     if args.control:
         runs = (*runs, CONTROL_RUN)
     servers = [s for s in args.servers.split(",") if (BIN / s).exists() or shutil.which(s)]
+    if args.paired:
+        _print_paired(servers, runs, args.rounds, args.seconds)
+        return
     header = (
         "| server | bare ASGI GIF (req/s; CPU µs/req) | beacon /p.gif, spool only | ratio "
         "| beacon /p.gif + embedded flush in-process | ratio |"
@@ -221,6 +246,51 @@ def main() -> None:
             )
         loads.append(f"after {kind} {_load()}")
     print("\nRatios of each round, sorted:\n" + "\n".join(spreads))
+    print(f"\nLoad average (1, 5, 15 min): {'; '.join(loads)}")
+
+
+def _print_paired(
+    servers: list[str], runs: tuple[tuple[str, str, dict[str, str]], ...], rounds: int, seconds: int
+) -> None:
+    """The ``--paired`` table: each app served at the same time as the bare one."""
+    print(
+        "| server | app, at the same time as the bare one | bare (req/s; CPU µs/req)"
+        " | the app | rate ratio (range) | CPU ratio (range) |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    loads = [f"start {_load()}"]
+    bare = runs[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        for kind in servers:
+            for column, app, extra_env in runs[1:]:
+
+                def command(port: int, app: str, kind: str = kind) -> list[str]:
+                    return server_command(kind, f"benchmarks.pixel_apps:{app}", port)
+
+                environment = {"BENCH_DIR": tmp, "PYTHONPATH": str(ROOT)}
+                found = paired_rounds(
+                    [
+                        (lambda port: command(port, bare[1]), {**environment, **bare[2]}),
+                        (lambda port, app=app: command(port, app), {**environment, **extra_env}),
+                    ],
+                    PATH,
+                    rounds=rounds,
+                    seconds=seconds,
+                    cwd=ROOT,
+                    headers=[f"User-Agent: {USER_AGENT}"],
+                )
+                rates = sorted(other[0] / base[0] for base, other in found)
+                cpus = sorted(base[1] / other[1] for base, other in found)
+                print(
+                    f"| {kind} | {column} | {statistics.median(b[0] for b, _ in found):,.0f};"
+                    f" {statistics.median(b[1] for b, _ in found):.0f} µs"
+                    f" | {statistics.median(o[0] for _, o in found):,.0f};"
+                    f" {statistics.median(o[1] for _, o in found):.0f} µs"
+                    f" | {statistics.median(rates):.1%} ({rates[0]:.0%}-{rates[-1]:.0%})"
+                    f" | {statistics.median(cpus):.1%} ({cpus[0]:.0%}-{cpus[-1]:.0%}) |",
+                    flush=True,
+                )
+            loads.append(f"after {kind} {_load()}")
     print(f"\nLoad average (1, 5, 15 min): {'; '.join(loads)}")
 
 

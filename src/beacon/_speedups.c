@@ -182,6 +182,8 @@ static PyObject *str_max_bytes, *str_max_line_bytes, *str_segment_max_bytes;
 static PyObject *str_size, *str_offsets, *str_rows, *str_mapping;
 static PyObject *str_bytes_used, *str_accepted, *str_dirty, *str_acquire, *str_release;
 static PyObject *str_headers, *str_query_string, *str_client, *empty_bytes;
+static PyObject *str_type, *str_start, *str_status, *str_body_type, *str_body, *status_ok;
+static PyObject *str_method, *str_path, *str_root_path, *str_pixel_path;
 
 /* The keyed state of the last salt seen (the GIL guards it: no call below releases it
  * between reading and using the cache). */
@@ -333,64 +335,118 @@ static PyGetSetDef spool_stats_getset[] = {
     {NULL},
 };
 
-static const char *const spool_stats_names[] = {"accepted", "dropped", "write_errors",
-                                                "sealed", "bytes_used", NULL};
-
-static long long *spool_stats_field(SpoolStatsObject *self, int index) {
-    long long *fields[] = {&self->accepted, &self->dropped, &self->write_errors, &self->sealed,
-                           &self->bytes_used};
-    return fields[index];
+/* What the counter types share: their fields are the LL_FIELD entries of their getset
+ * table, read here by name and offset for the constructor, repr, == and as_dict(). */
+static PyGetSetDef *counter_fields(PyObject *self) {
+    for (PyTypeObject *type = Py_TYPE(self); type != NULL; type = type->tp_base) {
+        if (type->tp_getset != NULL && type->tp_getset[0].get == field_get) {
+            return type->tp_getset;
+        }
+    }
+    return NULL;
 }
 
-static int spool_stats_init(SpoolStatsObject *self, PyObject *args, PyObject *kwargs) {
-    static char *keywords[] = {"accepted", "dropped", "write_errors", "sealed", "bytes_used",
-                               NULL};
-    long long values[5] = {0, 0, 0, 0, 0};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|LLLLL:SpoolStats", keywords, &values[0],
-                                     &values[1], &values[2], &values[3], &values[4])) {
+static long long *counter_at(PyObject *self, const PyGetSetDef *field) {
+    return (long long *)((char *)self + (size_t)field->closure);
+}
+
+static int counters_init(PyObject *self, PyObject *args, PyObject *kwargs) {
+    PyGetSetDef *fields = counter_fields(self);
+    Py_ssize_t given = PyTuple_GET_SIZE(args), count = 0;
+    while (fields[count].name != NULL) {
+        count++;
+    }
+    if (given > count) {
+        PyErr_Format(PyExc_TypeError, "%.200s() takes at most %zd arguments (%zd given)",
+                     Py_TYPE(self)->tp_name, count, given);
         return -1;
     }
-    for (int i = 0; i < 5; i++) {
-        *spool_stats_field(self, i) = values[i];
+    Py_ssize_t used = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *value = i < given ? PyTuple_GET_ITEM(args, i) : NULL;
+        if (kwargs != NULL) {
+            PyObject *named = PyDict_GetItemString(kwargs, fields[i].name);
+            if (named != NULL && value != NULL) {
+                PyErr_Format(PyExc_TypeError, "%.200s() got multiple values for '%s'",
+                             Py_TYPE(self)->tp_name, fields[i].name);
+                return -1;
+            }
+            if (named != NULL) {
+                value = named;
+                used++;
+            }
+        }
+        if (value != NULL) {
+            if (field_set(self, value, fields[i].closure) < 0) {
+                return -1;
+            }
+        } else {
+            *counter_at(self, &fields[i]) = 0;
+        }
+    }
+    if (kwargs != NULL && used != PyDict_GET_SIZE(kwargs)) {
+        PyErr_Format(PyExc_TypeError, "%.200s() got an unexpected keyword argument",
+                     Py_TYPE(self)->tp_name);
+        return -1;
     }
     return 0;
 }
 
-static PyObject *spool_stats_repr(SpoolStatsObject *self) {
-    return PyUnicode_FromFormat(
-        "SpoolStats(accepted=%lld, dropped=%lld, write_errors=%lld, sealed=%lld, "
-        "bytes_used=%lld)",
-        self->accepted, self->dropped, self->write_errors, self->sealed, self->bytes_used);
-}
-
-static PyObject *spool_stats_richcompare(PyObject *a, PyObject *b, int op) {
-    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(a) != Py_TYPE(b)) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    int same = 1;
-    for (int i = 0; i < 5; i++) {
-        same &= *spool_stats_field((SpoolStatsObject *)a, i) ==
-                *spool_stats_field((SpoolStatsObject *)b, i);
-    }
-    return PyBool_FromLong(op == Py_EQ ? same : !same);
-}
-
-static PyObject *spool_stats_as_dict(SpoolStatsObject *self, PyObject *Py_UNUSED(ignored)) {
+static PyObject *counters_as_dict(PyObject *self, PyObject *Py_UNUSED(ignored)) {
     PyObject *result = PyDict_New();
-    for (int i = 0; result != NULL && spool_stats_names[i] != NULL; i++) {
-        PyObject *value = PyLong_FromLongLong(*spool_stats_field(self, i));
-        if (value == NULL || PyDict_SetItemString(result, spool_stats_names[i], value) < 0) {
+    for (PyGetSetDef *field = counter_fields(self); result != NULL && field->name; field++) {
+        PyObject *value = PyLong_FromLongLong(*counter_at(self, field));
+        if (value == NULL || PyDict_SetItemString(result, field->name, value) < 0) {
             Py_XDECREF(value);
             Py_CLEAR(result);
-            break;
+        } else {
+            Py_DECREF(value);
         }
-        Py_DECREF(value);
     }
     return result;
 }
 
-static PyMethodDef spool_stats_methods[] = {
-    {"as_dict", (PyCFunction)spool_stats_as_dict, METH_NOARGS,
+static PyObject *counters_repr(PyObject *self) {
+    PyObject *parts = PyList_New(0);
+    PyObject *result = NULL;
+    for (PyGetSetDef *field = counter_fields(self); parts != NULL && field->name; field++) {
+        PyObject *part =
+            PyUnicode_FromFormat("%s=%lld", field->name, *counter_at(self, field));
+        if (part == NULL || PyList_Append(parts, part) < 0) {
+            Py_XDECREF(part);
+            Py_CLEAR(parts);
+        } else {
+            Py_DECREF(part);
+        }
+    }
+    if (parts != NULL) {
+        PyObject *separator = PyUnicode_FromString(", ");
+        PyObject *joined = separator ? PyUnicode_Join(separator, parts) : NULL;
+        if (joined != NULL) {
+            const char *name = strrchr(Py_TYPE(self)->tp_name, '.');
+            result = PyUnicode_FromFormat("%s(%U)", name ? name + 1 : Py_TYPE(self)->tp_name,
+                                          joined);
+        }
+        Py_XDECREF(joined);
+        Py_XDECREF(separator);
+        Py_DECREF(parts);
+    }
+    return result;
+}
+
+static PyObject *counters_richcompare(PyObject *a, PyObject *b, int op) {
+    if ((op != Py_EQ && op != Py_NE) || Py_TYPE(a) != Py_TYPE(b)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    int same = 1;
+    for (PyGetSetDef *field = counter_fields(a); field->name; field++) {
+        same &= *counter_at(a, field) == *counter_at(b, field);
+    }
+    return PyBool_FromLong(op == Py_EQ ? same : !same);
+}
+
+static PyMethodDef counters_methods[] = {
+    {"as_dict", (PyCFunction)counters_as_dict, METH_NOARGS,
      "as_dict($self, /)\n--\n\nThe counters by name."},
     {NULL},
 };
@@ -402,12 +458,48 @@ static PyTypeObject SpoolStatsType = {
     .tp_basicsize = sizeof(SpoolStatsObject),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)spool_stats_init,
-    .tp_repr = (reprfunc)spool_stats_repr,
-    .tp_richcompare = spool_stats_richcompare,
+    .tp_init = counters_init,
+    .tp_repr = counters_repr,
+    .tp_richcompare = counters_richcompare,
     .tp_hash = PyObject_HashNotImplemented,
     .tp_getset = spool_stats_getset,
-    .tp_methods = spool_stats_methods,
+    .tp_methods = counters_methods,
+};
+
+/* The request side's counters of a beacon (beacon.app.AppStats). */
+typedef struct {
+    PyObject_HEAD
+    long long requests, recorded, not_consented, bad_requests, record_failures,
+        housekeeping_failures;
+} AppStatsObject;
+
+static PyGetSetDef app_stats_getset[] = {
+    LL_FIELD("requests", AppStatsObject, requests, "Requests to the beacon's own routes."),
+    LL_FIELD("recorded", AppStatsObject, recorded, "Events spooled."),
+    LL_FIELD("not_consented", AppStatsObject, not_consented,
+             "Page views not recorded: analytics refused."),
+    LL_FIELD("bad_requests", AppStatsObject, bad_requests, "Requests that could not be read."),
+    LL_FIELD("record_failures", AppStatsObject, record_failures,
+             "Events the spool refused (full, or a segment that could not be made)."),
+    LL_FIELD("housekeeping_failures", AppStatsObject, housekeeping_failures,
+             "Failed rounds of the background housekeeping."),
+    {NULL},
+};
+
+static PyTypeObject AppStatsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.AppStats",
+    .tp_doc = "AppStats(requests=0, recorded=0, not_consented=0, bad_requests=0, "
+              "record_failures=0, housekeeping_failures=0)\n--\n\n"
+              "Counters of a beacon's request side (C integers, updated in place).",
+    .tp_basicsize = sizeof(AppStatsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = counters_init,
+    .tp_repr = counters_repr,
+    .tp_richcompare = counters_richcompare,
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_getset = app_stats_getset,
+    .tp_methods = counters_methods,
 };
 
 /* The lock of a directory's appends: threading.Lock's methods, and a C lock the compiled
@@ -1173,8 +1265,448 @@ static PyTypeObject RecorderType = {
     .tp_members = recorder_members,
 };
 
+/* ---- PixelFront: the beacon's ASGI entry, with GET /p.gif answered here ------------- */
+
+/* An awaitable that sends the pixel's two messages through `send`, awaiting each in turn:
+ * what `await send(start); await send(body)` does in a coroutine. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *send, *headers, *body;
+    PyObject *inner; /* the iterator of the message being sent, while it is suspended */
+    int step;        /* messages handed to `send` so far */
+} PixelAnswer;
+
+static PyObject *answer_message(PixelAnswer *self) {
+    PyObject *message = PyDict_New();
+    if (message == NULL) {
+        return NULL;
+    }
+    int failed;
+    if (self->step == 0) {
+        PyObject *headers = PySequence_List(self->headers);
+        failed = headers == NULL || PyDict_SetItem(message, str_type, str_start) < 0 ||
+                 PyDict_SetItem(message, str_status, status_ok) < 0 ||
+                 PyDict_SetItem(message, str_headers, headers) < 0;
+        Py_XDECREF(headers);
+    } else {
+        failed = PyDict_SetItem(message, str_type, str_body_type) < 0 ||
+                 PyDict_SetItem(message, str_body, self->body) < 0;
+    }
+    if (failed) {
+        Py_DECREF(message);
+        return NULL;
+    }
+    return message;
+}
+
+/* The iterator to drive for an awaitable (what `await` asks of it). */
+static PyObject *awaitable_iterator(PyObject *awaitable) {
+    if (PyCoro_CheckExact(awaitable)) {
+        return Py_NewRef(awaitable);
+    }
+    PyAsyncMethods *methods = Py_TYPE(awaitable)->tp_as_async;
+    if (methods == NULL || methods->am_await == NULL) {
+        PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression",
+                     Py_TYPE(awaitable)->tp_name);
+        return NULL;
+    }
+    PyObject *iterator = methods->am_await(awaitable);
+    if (iterator != NULL && !PyIter_Check(iterator)) {
+        PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
+                     Py_TYPE(iterator)->tp_name);
+        Py_CLEAR(iterator);
+    }
+    return iterator;
+}
+
+/* Resume with `value`: PYGEN_NEXT with what the message being sent yields (to the event
+ * loop), PYGEN_RETURN with None once both are sent, PYGEN_ERROR with an exception set. */
+static PySendResult answer_am_send(PyObject *object, PyObject *value, PyObject **result) {
+    PixelAnswer *self = (PixelAnswer *)object;
+    for (;;) {
+        if (self->inner == NULL) {
+            if (self->step >= 2) {
+                *result = Py_NewRef(Py_None);
+                return PYGEN_RETURN;
+            }
+            PyObject *message = answer_message(self);
+            if (message == NULL) {
+                *result = NULL;
+                return PYGEN_ERROR;
+            }
+            self->step++;
+            PyObject *awaitable = PyObject_CallOneArg(self->send, message);
+            Py_DECREF(message);
+            if (awaitable == NULL) {
+                *result = NULL;
+                return PYGEN_ERROR;
+            }
+            self->inner = awaitable_iterator(awaitable);
+            Py_DECREF(awaitable);
+            if (self->inner == NULL) {
+                *result = NULL;
+                return PYGEN_ERROR;
+            }
+            value = Py_None;
+        }
+        PyObject *out;
+        PySendResult status = PyIter_Send(self->inner, value, &out);
+        if (status == PYGEN_NEXT) {
+            *result = out;
+            return PYGEN_NEXT;
+        }
+        Py_CLEAR(self->inner);
+        if (status == PYGEN_ERROR) {
+            *result = NULL;
+            return PYGEN_ERROR;
+        }
+        Py_DECREF(out);
+        value = Py_None;
+    }
+}
+
+/* The iterator protocol and the generator methods, over answer_am_send(). */
+static PyObject *answer_iternext(PyObject *self) {
+    PyObject *result;
+    PySendResult status = answer_am_send(self, Py_None, &result);
+    if (status == PYGEN_RETURN) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+static PyObject *answer_send(PyObject *self, PyObject *value) {
+    PyObject *result;
+    PySendResult status = answer_am_send(self, value, &result);
+    if (status == PYGEN_RETURN) {
+        Py_DECREF(result);
+        PyErr_SetNone(PyExc_StopIteration);
+        return NULL;
+    }
+    return result;
+}
+
+/* An exception thrown in while a message is being sent goes to its iterator, as `await`
+ * would pass it on; thrown in between, it is raised here. */
+static PyObject *answer_throw(PixelAnswer *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return NULL;
+    }
+    if (self->inner != NULL) {
+        PyObject *throw = PyObject_GetAttrString(self->inner, "throw");
+        if (throw != NULL) {
+            PyObject *out = PyObject_Vectorcall(throw, args, (size_t)nargs, NULL);
+            Py_DECREF(throw);
+            if (out != NULL) {
+                return out;
+            }
+            Py_CLEAR(self->inner);
+            if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
+                return NULL;
+            }
+            /* The message's sender handled it and finished: carry on with the next. */
+            PyErr_Clear();
+            return answer_send((PyObject *)self, Py_None);
+        }
+        PyErr_Clear();
+        Py_CLEAR(self->inner);
+    }
+    self->step = 2;
+    PyObject *given = args[0];
+    if (PyExceptionInstance_Check(given)) {
+        PyErr_SetObject((PyObject *)Py_TYPE(given), given);
+    } else if (PyExceptionClass_Check(given)) {
+        PyErr_SetObject(given, nargs > 1 ? args[1] : NULL);
+    } else {
+        PyErr_SetString(PyExc_TypeError,
+                        "exceptions must be classes or instances deriving from BaseException");
+    }
+    return NULL;
+}
+
+static PyObject *answer_close(PixelAnswer *self, PyObject *Py_UNUSED(ignored)) {
+    self->step = 2;
+    PyObject *inner = self->inner;
+    self->inner = NULL;
+    if (inner != NULL) {
+        PyObject *close = PyObject_GetAttrString(inner, "close");
+        Py_DECREF(inner);
+        if (close == NULL) {
+            PyErr_Clear();
+        } else {
+            PyObject *out = PyObject_CallNoArgs(close);
+            Py_DECREF(close);
+            if (out == NULL) {
+                return NULL;
+            }
+            Py_DECREF(out);
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static int answer_traverse(PixelAnswer *self, visitproc visit, void *arg) {
+    Py_VISIT(self->send);
+    Py_VISIT(self->headers);
+    Py_VISIT(self->body);
+    Py_VISIT(self->inner);
+    return 0;
+}
+
+static int answer_clear(PixelAnswer *self) {
+    Py_CLEAR(self->send);
+    Py_CLEAR(self->headers);
+    Py_CLEAR(self->body);
+    Py_CLEAR(self->inner);
+    return 0;
+}
+
+static void answer_dealloc(PixelAnswer *self) {
+    PyObject_GC_UnTrack(self);
+    answer_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *answer_await(PyObject *self) { return Py_NewRef(self); }
+
+static PyAsyncMethods answer_async = {
+    .am_await = answer_await,
+    .am_send = answer_am_send,
+};
+
+static PyMethodDef answer_methods[] = {
+    {"send", (PyCFunction)answer_send, METH_O, "Resume sending with a value."},
+    {"throw", (PyCFunction)(void (*)(void))answer_throw, METH_FASTCALL,
+     "Raise an exception where the sending is suspended."},
+    {"close", (PyCFunction)answer_close, METH_NOARGS, "Stop sending."},
+    {NULL},
+};
+
+static PyTypeObject PixelAnswerType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.PixelAnswer",
+    .tp_doc = "The pixel's answer being sent: awaited once, it sends the response's start\n"
+              "and its body, awaiting each.",
+    .tp_basicsize = sizeof(PixelAnswer),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_as_async = &answer_async,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = answer_iternext,
+    .tp_methods = answer_methods,
+    .tp_traverse = (traverseproc)answer_traverse,
+    .tp_clear = (inquiry)answer_clear,
+    .tp_dealloc = (destructor)answer_dealloc,
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *beacon, *recorder, *stats, *slow, *headers, *body;
+    vectorcallfunc vectorcall;
+} PixelFront;
+
+/* Whether `text` is the str `expected` (ASCII). */
+static int str_is(PyObject *text, const char *expected) {
+    return text != NULL && PyUnicode_CheckExact(text) &&
+           PyUnicode_CompareWithASCIIString(text, expected) == 0;
+}
+
+/* Whether the scope is an HTTP GET of the pixel (under the mount's root path), as the
+ * beacon's __call__ tells it; 0 for anything else or anything unexpected. */
+static int is_pixel_get(PyObject *scope) {
+    if (!PyDict_CheckExact(scope) || !str_is(PyDict_GetItem(scope, str_type), "http") ||
+        !str_is(PyDict_GetItem(scope, str_method), "GET")) {
+        return 0;
+    }
+    PyObject *path = PyDict_GetItem(scope, str_path);
+    if (path == NULL || !PyUnicode_CheckExact(path)) {
+        return 0;
+    }
+    PyObject *root = PyDict_GetItem(scope, str_root_path);
+    Py_ssize_t skip = 0;
+    if (root != NULL) {
+        if (!PyUnicode_CheckExact(root)) {
+            return 0;
+        }
+        Py_ssize_t length = PyUnicode_GET_LENGTH(root);
+        if (length > 0 && PyUnicode_Tailmatch(path, root, 0, length, -1) == 1) {
+            skip = length;
+        }
+    }
+    return PyUnicode_GET_LENGTH(path) - skip == 6 &&
+           PyUnicode_Tailmatch(path, str_pixel_path, skip, PY_SSIZE_T_MAX, 1) == 1;
+}
+
+static PyObject *front_vectorcall(PyObject *object, PyObject *const *args, size_t nargsf,
+                                  PyObject *kwnames) {
+    PixelFront *self = (PixelFront *)object;
+    if (PyVectorcall_NARGS(nargsf) != 3 || kwnames != NULL ||
+        !Py_IS_TYPE(self->recorder, &RecorderType) || !is_pixel_get(args[0])) {
+        return PyObject_Vectorcall(self->beacon, args, nargsf, kwnames);
+    }
+    AppStatsObject *stats = (AppStatsObject *)self->stats;
+    stats->requests += 1;
+    PyObject *recorded = recorder_vectorcall(self->recorder, args, 1, NULL);
+    if (recorded == Py_True) {
+        stats->recorded += 1;
+    } else {
+        /* Left to Python, or failed: the beacon's Python path counts and logs it. */
+        PyObject *error = Py_None, *type, *value, *traceback;
+        if (recorded == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                return NULL;
+            }
+            PyErr_Fetch(&type, &value, &traceback);
+            PyErr_NormalizeException(&type, &value, &traceback);
+            Py_XDECREF(type);
+            Py_XDECREF(traceback);
+            error = value != NULL ? value : Py_None;
+        }
+        PyObject *done = PyObject_CallFunctionObjArgs(self->slow, args[0], error, NULL);
+        if (recorded == NULL) {
+            Py_XDECREF(value);
+        }
+        if (done == NULL) {
+            Py_XDECREF(recorded);
+            return NULL;
+        }
+        Py_DECREF(done);
+    }
+    Py_XDECREF(recorded);
+    PixelAnswer *answer = PyObject_GC_New(PixelAnswer, &PixelAnswerType);
+    if (answer == NULL) {
+        return NULL;
+    }
+    answer->send = Py_NewRef(args[2]);
+    answer->headers = Py_NewRef(self->headers);
+    answer->body = Py_NewRef(self->body);
+    answer->inner = NULL;
+    answer->step = 0;
+    PyObject_GC_Track(answer);
+    return (PyObject *)answer;
+}
+
+static PyObject *front_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+    PyObject *beacon, *stats, *slow, *headers, *body;
+    static char *keywords[] = {"beacon", "stats", "slow", "headers", "body", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO!OO!O!:PixelFront", keywords, &beacon,
+                                     &AppStatsType, &stats, &slow, &PyTuple_Type, &headers,
+                                     &PyBytes_Type, &body)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(beacon) || !PyCallable_Check(slow)) {
+        PyErr_SetString(PyExc_TypeError, "beacon and slow must be callable");
+        return NULL;
+    }
+    PixelFront *self = (PixelFront *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->beacon = Py_NewRef(beacon);
+    self->recorder = Py_NewRef(Py_None);
+    self->stats = Py_NewRef(stats);
+    self->slow = Py_NewRef(slow);
+    self->headers = Py_NewRef(headers);
+    self->body = Py_NewRef(body);
+    self->vectorcall = front_vectorcall;
+    return (PyObject *)self;
+}
+
+static int front_traverse(PixelFront *self, visitproc visit, void *arg) {
+    Py_VISIT(self->beacon);
+    Py_VISIT(self->recorder);
+    Py_VISIT(self->stats);
+    Py_VISIT(self->slow);
+    Py_VISIT(self->headers);
+    Py_VISIT(self->body);
+    return 0;
+}
+
+static int front_clear(PixelFront *self) {
+    Py_CLEAR(self->beacon);
+    Py_CLEAR(self->recorder);
+    Py_CLEAR(self->stats);
+    Py_CLEAR(self->slow);
+    Py_CLEAR(self->headers);
+    Py_CLEAR(self->body);
+    return 0;
+}
+
+static void front_dealloc(PixelFront *self) {
+    PyObject_GC_UnTrack(self);
+    front_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *front_get_recorder(PixelFront *self, void *Py_UNUSED(closure)) {
+    return Py_NewRef(self->recorder != NULL ? self->recorder : Py_None);
+}
+
+static int front_set_recorder(PixelFront *self, PyObject *value, void *Py_UNUSED(closure)) {
+    if (value == NULL || (value != Py_None && !Py_IS_TYPE(value, &RecorderType))) {
+        PyErr_SetString(PyExc_TypeError, "recorder must be a Recorder or None");
+        return -1;
+    }
+    Py_XSETREF(self->recorder, Py_NewRef(value));
+    return 0;
+}
+
+static PyGetSetDef front_getset[] = {
+    {"recorder", (getter)front_get_recorder, (setter)front_set_recorder,
+     "The Recorder of GET /p.gif (None: every request goes to the beacon).", NULL},
+    {NULL},
+};
+
+static PyMemberDef front_members[] = {
+    {"beacon", T_OBJECT, offsetof(PixelFront, beacon), READONLY, "The beacon."},
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(PixelFront, vectorcall), READONLY, NULL},
+    {NULL},
+};
+
+PyDoc_STRVAR(front_doc,
+             "PixelFront(beacon, stats, slow, headers, body)\n--\n\n"
+             "A beacon's ASGI entry. GET /p.gif (under the scope's root path), once a\n"
+             "Recorder is set, is counted in ``stats`` (``requests``, ``recorded``),\n"
+             "recorded, and answered with ``headers`` and ``body`` here, without a\n"
+             "coroutine; when the Recorder leaves the request to Python or fails,\n"
+             "``slow(scope, error)`` records it (``error`` the exception, or None).\n"
+             "Every other request is the beacon's: ``beacon(scope, receive, send)``.");
+
+static PyTypeObject PixelFrontType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.PixelFront",
+    .tp_doc = front_doc,
+    .tp_basicsize = sizeof(PixelFront),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = front_new,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(PixelFront, vectorcall),
+    .tp_traverse = (traverseproc)front_traverse,
+    .tp_clear = (inquiry)front_clear,
+    .tp_dealloc = (destructor)front_dealloc,
+    .tp_getset = front_getset,
+    .tp_members = front_members,
+};
+
+/* PixelFront.__call__ as servers look it up by name to tell an ASGI 3 app (a coroutine
+ * function), while calls go on through the type's C slot. */
+static PyObject *define_call(PyObject *module, PyObject *function) {
+    if (!PyCallable_Check(function)) {
+        PyErr_SetString(PyExc_TypeError, "define_call() needs a coroutine function");
+        return NULL;
+    }
+    if (PyDict_SetItemString(PixelFrontType.tp_dict, "__call__", function) < 0) {
+        return NULL;
+    }
+    PyType_Modified(&PixelFrontType);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"record_pixel", (PyCFunction)(void (*)(void))record_pixel, METH_FASTCALL, record_pixel_doc},
+    {"define_call", (PyCFunction)define_call, METH_O,
+     "define_call(function, /)\n--\n\n"
+     "Make ``function`` PixelFront.__call__ when looked up by name (servers tell an ASGI 3\n"
+     "app by it being a coroutine function); calling a PixelFront stays its C slot."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1218,6 +1750,15 @@ static int intern_names(void) {
         {&str_headers, "headers"},
         {&str_query_string, "query_string"},
         {&str_client, "client"},
+        {&str_type, "type"},
+        {&str_start, "http.response.start"},
+        {&str_status, "status"},
+        {&str_body_type, "http.response.body"},
+        {&str_body, "body"},
+        {&str_method, "method"},
+        {&str_path, "path"},
+        {&str_root_path, "root_path"},
+        {&str_pixel_path, "/p.gif"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         *names[i].target = PyUnicode_InternFromString(names[i].text);
@@ -1226,7 +1767,8 @@ static int intern_names(void) {
         }
     }
     empty_bytes = PyBytes_FromStringAndSize(NULL, 0);
-    if (empty_bytes == NULL) {
+    status_ok = PyLong_FromLong(200);
+    if (empty_bytes == NULL || status_ok == NULL) {
         return -1;
     }
     PyObject *time_module = PyImport_ImportModule("time");
@@ -1242,10 +1784,12 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     if (intern_names() < 0) {
         return NULL;
     }
-    PyTypeObject *types[] = {&RecorderType,      &SpoolStatsType,  &AppendsLockType,
-                             &SegmentFieldsType, &SpoolFieldsType, &SpoolDirFieldsType};
-    const char *type_names[] = {"Recorder",    "SpoolStats",  "AppendsLock",
-                                "SegmentFields", "SpoolFields", "SpoolDirFields"};
+    PyTypeObject *types[] = {&RecorderType,      &SpoolStatsType,     &AppendsLockType,
+                             &SegmentFieldsType, &SpoolFieldsType,    &SpoolDirFieldsType,
+                             &AppStatsType,      &PixelFrontType,     &PixelAnswerType};
+    const char *type_names[] = {"Recorder",      "SpoolStats",     "AppendsLock",
+                                "SegmentFields", "SpoolFields",    "SpoolDirFields",
+                                "AppStats",      "PixelFront",     "PixelAnswer"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (PyType_Ready(types[i]) < 0) {
             return NULL;

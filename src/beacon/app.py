@@ -99,7 +99,14 @@ from beacon.pageviews import (
     page_event,
     pixel_recorder,
 )
-from beacon.spool import ROW_BINARY, TAB_SEPARATED, Spool, SpoolDir, stats_dict
+from beacon.spool import (
+    ROW_BINARY,
+    TAB_SEPARATED,
+    Spool,
+    SpoolDir,
+    compiled_speedups,
+    stats_dict,
+)
 from beacon.store import Store
 
 if TYPE_CHECKING:
@@ -114,6 +121,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: The raw events table every :class:`PixelEvent` goes to.
 EVENTS_TABLE = "events"
@@ -147,16 +155,35 @@ _SCRIPT_HEADERS = (
 )
 
 
-@dataclass
-class AppStats:
-    """Counters of the request side (plain ints, updated on the event loop)."""
+if TYPE_CHECKING or compiled_speedups is None:
 
-    requests: int = 0
-    recorded: int = 0
-    not_consented: int = 0
-    bad_requests: int = 0
-    record_failures: int = 0
-    housekeeping_failures: int = 0
+    @dataclass
+    class AppStats:
+        """Counters of the request side (integers, updated on the event loop)."""
+
+        requests: int = 0
+        recorded: int = 0
+        not_consented: int = 0
+        bad_requests: int = 0
+        record_failures: int = 0
+        housekeeping_failures: int = 0
+
+else:
+    # The same counters as C integers, which the compiled front counts in.
+    AppStats = compiled_speedups.AppStats
+
+
+async def _front_call(front: Any, scope: Scope, receive: Receive, send: Send) -> None:
+    """The compiled front's ``__call__`` looked up by name: the tracker's own path.
+
+    Servers tell an ASGI 3 application by its ``__call__`` being a coroutine
+    function; a call of the front itself goes through its C slot instead.
+    """
+    await front.beacon(scope, receive, send)
+
+
+if compiled_speedups is not None:
+    compiled_speedups.define_call(_front_call)
 
 
 def _utc_now() -> datetime:
@@ -290,6 +317,17 @@ class Beacon:
         self._events: Spool | None = None
         # The compiled path bound to this process's spool (set when it opens).
         self._record_fast: BoundPixelRecorder | None = None
+        # With the accelerator, ``app`` is a compiled front that answers GET
+        # /p.gif itself once the recorder is bound (see ``_bind_recorder``).
+        self._front: Any = (
+            compiled_speedups.PixelFront(
+                self, self.stats, self._record_slow, _GIF_HEADERS, TRANSPARENT_GIF
+            )
+            if compiled_speedups is not None
+            and self._fast_pixel is not None
+            and not self._read_proxy_header
+            else None
+        )
         self._start_lock = threading.Lock()
         self._prepare_lock = threading.Lock()
         self._housekeeper: threading.Thread | None = None
@@ -361,9 +399,21 @@ class Beacon:
     # -- ASGI ---------------------------------------------------------------
 
     @property
-    def app(self) -> Beacon:
-        """The ASGI application (mount it, or serve it on its own): the tracker itself."""
-        return self
+    def app(self) -> ASGIApp:
+        """The ASGI application (mount it, or serve it on its own).
+
+        The tracker itself, or, with the compiled accelerator, a front that
+        answers ``GET /p.gif`` without a coroutine and hands every other
+        request to the tracker.
+        """
+        front: ASGIApp | None = self._front
+        return front if front is not None else self
+
+    def _bind_recorder(self, recorder: BoundPixelRecorder | None) -> None:
+        """Bind (or, with ``None``, drop) the compiled recorder of this process's spool."""
+        self._record_fast = recorder
+        if self._front is not None:
+            self._front.recorder = recorder
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Dispatch one ASGI connection: fast path first, then extra routes."""
@@ -379,16 +429,16 @@ class Beacon:
             if path == "/p.gif" and method == "GET":
                 # The hot path, inline: record, then the GIF.
                 self.stats.requests += 1
+                record = self._record_fast
                 try:
-                    record = self._record_fast
-                    if record is not None and record(scope):
+                    recorded = record is not None and record(scope)
+                except Exception as exc:
+                    self._record_slow(scope, exc)
+                else:
+                    if recorded:
                         self.stats.recorded += 1
                     else:
-                        self._record_pixel(scope)
-                except Exception as exc:
-                    self.stats.bad_requests += 1
-                    # Only the type: a message or traceback could quote the request.
-                    logger.debug("pixel request not recorded: %s", type(exc).__name__)
+                        self._record_slow(scope, None)
                 await send(
                     {"type": "http.response.start", "status": 200, "headers": [*_GIF_HEADERS]}
                 )
@@ -416,6 +466,18 @@ class Beacon:
             await self._lifespan(receive, send)
         else:
             await self.router(scope, receive, send)
+
+    def _record_slow(self, scope: Scope, error: Exception | None) -> None:
+        """Record a ``/p.gif`` request the compiled recorder left, or count its failure."""
+        if error is None:
+            try:
+                self._record_pixel(scope)
+                return
+            except Exception as exc:
+                error = exc
+        self.stats.bad_requests += 1
+        # Only the type: a message or traceback could quote the request.
+        logger.debug("pixel request not recorded: %s", type(error).__name__)
 
     def _record_pixel(self, scope: Scope) -> None:
         """Record a ``/p.gif`` request the bound compiled recorder left (or has not got).
@@ -549,7 +611,7 @@ class Beacon:
 
     def counters(self) -> dict[str, Any]:
         """Every counter of the beacon, as a flat JSON-ready dictionary."""
-        result: dict[str, Any] = {"status": "ok", **asdict(self.stats)}
+        result: dict[str, Any] = {"status": "ok", **stats_dict(self.stats)}
         if self._spool_dir is not None:
             result.update({f"spool_{k}": v for k, v in stats_dict(self._spool_dir.stats).items()})
         if self.flusher is not None:
@@ -575,8 +637,8 @@ class Beacon:
             self._spool_dir.start()
             self._events = self._spool_dir.spool(EVENTS_TABLE, EVENT_COLUMNS, ROW_BINARY)
             if self._fast_pixel is not None and not self._read_proxy_header:
-                self._record_fast = bound_pixel_recorder(
-                    self._clock_ns, self._encoder, self.salts, self._events
+                self._bind_recorder(
+                    bound_pixel_recorder(self._clock_ns, self._encoder, self.salts, self._events)
                 )
             self._stop.clear()
             self._housekeeper = threading.Thread(
@@ -589,7 +651,7 @@ class Beacon:
         """In a forked child: the parent's spool, threads and store are not ours."""
         self._spool_dir = None
         self._events = None
-        self._record_fast = None
+        self._bind_recorder(None)
         self.flusher = None
         self._housekeeper = None
         # Locks held by the parent's threads at fork time would never be released here.
@@ -663,7 +725,7 @@ class Beacon:
             self._spool_dir.release()
             self._spool_dir = None
             self._events = None
-            self._record_fast = None
+            self._bind_recorder(None)
         self._started = False
 
     async def startup(self) -> None:

@@ -62,7 +62,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from beacon.exceptions import ConfigurationError, SpoolError, SpoolLocked
 
@@ -112,7 +112,9 @@ def _load_compiled() -> ModuleType | None:
     return _speedups
 
 
-_compiled = _load_compiled()
+#: ``beacon._speedups`` when it is built and not turned off, else ``None``.
+compiled_speedups = _load_compiled()
+_compiled = compiled_speedups
 
 if TYPE_CHECKING or _compiled is None:
 
@@ -159,8 +161,8 @@ else:
     _AppendsLock = _compiled.AppendsLock
 
 
-def stats_dict(stats: SpoolStats) -> dict[str, int]:
-    """The counters of ``stats`` by name."""
+def stats_dict(stats: Any) -> dict[str, int]:
+    """The counters of ``stats`` (a :class:`SpoolStats`, or a compiled counters type) by name."""
     as_dict = getattr(stats, "as_dict", None)
     counters: dict[str, int] = as_dict() if as_dict is not None else asdict(stats)
     return counters

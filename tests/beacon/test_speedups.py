@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import json
 import os
 import subprocess
@@ -28,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from beacon import Beacon
 from beacon.anonymize import FileSalts
+from beacon.app import TRANSPARENT_GIF
 from beacon.events import EVENT_COLUMNS, read_row_binary
 from beacon.pageviews import PageviewEncoder, bound_pixel_recorder, epoch_ns, pixel_recorder
 from beacon.spool import ROW_BINARY, Spool, SpoolDir, sealed_segments, stats_dict
@@ -689,3 +692,137 @@ def test_the_appends_lock_is_a_lock(make_lock: Any) -> None:
     worker.join(5)
     assert waited == [True]
     lock.release()
+
+
+@compiled_only
+def test_the_compiled_front_answers_the_pixel_and_hands_on_the_rest(tmp_path: Path) -> None:
+    tracker = _fresh_beacon(tmp_path, lambda: datetime.now(UTC), ())
+    front = tracker.app
+    assert isinstance(front, speedups.PixelFront)
+    assert front.beacon is tracker
+    # How servers tell an ASGI 3 app (uvicorn's auto interface, hypercorn, asgiref).
+    assert inspect.iscoroutinefunction(front.__call__)
+    assert asyncio.iscoroutinefunction(front.__call__)
+    config = uvicorn.Config(front)
+    config.load()
+    assert config.interface == "asgi3"
+    pixel = {"type": "http", "method": "GET", "path": "/p.gif", "headers": [], "client": None}
+    # The first request starts the beacon (the Python path); the front answers the next.
+    assert front.recorder is None
+    python_sent = asyncio.run(_call(tracker, {**pixel, "query_string": b"u=/a"}))
+    assert isinstance(front.recorder, speedups.Recorder)
+    compiled_sent = asyncio.run(_call(tracker, {**pixel, "query_string": b"u=/a"}))
+    assert isinstance(front({**pixel, "query_string": b"u=/a"}, None, None), speedups.PixelAnswer)
+    assert compiled_sent == python_sent
+    assert compiled_sent[1]["body"] == TRANSPARENT_GIF
+    # Each answer gets messages and a header list of its own (middleware may change them).
+    assert compiled_sent[0] is not python_sent[0]
+    assert compiled_sent[0]["headers"] is not asyncio.run(_call(tracker, pixel))[0]["headers"]
+    assert (tracker.stats.requests, tracker.stats.recorded) == (4, 4)
+    # Mounted: the path under the root path; anything else is the beacon's.
+    mounted = {**pixel, "root_path": "/b", "path": "/b/p.gif", "query_string": b"u=/m"}
+    assert asyncio.run(_call(tracker, mounted))[1]["body"] == TRANSPARENT_GIF
+    assert tracker.stats.recorded == 5
+    assert asyncio.run(_call(tracker, {**pixel, "method": "HEAD"}))[1]["body"] == b""
+    assert asyncio.run(_call(tracker, {**pixel, "path": "/p.gifx"}))[0]["status"] == 404
+    script = asyncio.run(_call(tracker, {**pixel, "path": "/beacon.js"}))
+    assert script[0]["status"] == 200
+    assert (tracker.stats.requests, tracker.stats.recorded) == (6, 5)
+    # A scope the compiled recorder leaves (odd headers) is recorded by the Python path.
+    odd = {**pixel, "headers": ((b"user-agent", b"x"),), "query_string": b"u=/odd"}
+    assert asyncio.run(_call(tracker, odd))[1]["body"] == TRANSPARENT_GIF
+    assert tracker.stats.recorded == 6
+    paths = [event.path for event in read_row_binary(_beacon_spool(tracker))]
+    assert paths == ["/a", "/a", "/a", "", "/m", "/odd"]
+    # Dropped (stopped), every request is the beacon's again.
+    assert front.recorder is None
+    with pytest.raises(TypeError):
+        front.recorder = object()
+
+
+@compiled_only
+def test_a_failing_recorder_is_counted_and_the_pixel_still_answers(tmp_path: Path) -> None:
+    broken = [False]
+
+    def clock() -> datetime:
+        if broken[0]:
+            raise RuntimeError("clock gone")
+        return datetime.now(UTC)
+
+    tracker = _fresh_beacon(tmp_path, clock, ())
+    pixel = {"type": "http", "method": "GET", "path": "/p.gif", "headers": []}
+    asyncio.run(_call(tracker, {**pixel, "query_string": b"u=/a"}))
+    broken[0] = True
+    sent = asyncio.run(_call(tracker, {**pixel, "query_string": b"u=/a"}))
+    assert sent[1]["body"] == TRANSPARENT_GIF
+    assert (tracker.stats.requests, tracker.stats.recorded, tracker.stats.bad_requests) == (
+        2,
+        1,
+        1,
+    )
+    tracker.close(timeout=5.0)
+
+
+@compiled_only
+def test_the_compiled_answer_awaits_a_send_that_suspends(tmp_path: Path) -> None:
+    tracker = _fresh_beacon(tmp_path, lambda: datetime.now(UTC), ())
+    pixel = {"type": "http", "method": "GET", "path": "/p.gif", "headers": []}
+    asyncio.run(_call(tracker, pixel))
+    front = tracker.app
+
+    async def scenario() -> tuple[list[str], list[str], str]:
+        sent: list[str] = []
+
+        async def slow_send(message: dict[str, Any]) -> None:
+            await asyncio.sleep(0)
+            await asyncio.sleep(0.01)
+            sent.append(message["type"])
+
+        await front(pixel, None, slow_send)
+        # Cancelled while its first message is being sent: nothing more is sent.
+        cancelled: list[str] = []
+
+        async def stuck_send(message: dict[str, Any]) -> None:
+            cancelled.append(message["type"])
+            await asyncio.sleep(30)
+
+        task = asyncio.ensure_future(front(pixel, None, stuck_send))
+        await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        async def failing_send(message: dict[str, Any]) -> None:
+            raise ConnectionResetError("gone")
+
+        with pytest.raises(ConnectionResetError):
+            await front(pixel, None, failing_send)
+        return sent, cancelled, "ok"
+
+    sent, cancelled, _ = asyncio.run(scenario())
+    assert sent == ["http.response.start", "http.response.body"]
+    assert cancelled == ["http.response.start"]
+    # Driven by hand, as a generator-based runner would: send(), throw() and close().
+    answer = front(pixel, None, lambda message: _Suspending())
+    assert answer.send(None) == "suspended"
+    # The start message's sender returns; the body's suspends in turn, then returns.
+    assert answer.send(None) == "suspended"
+    with pytest.raises(StopIteration):
+        answer.send(None)
+    answer = front(pixel, None, lambda message: _Suspending())
+    assert next(iter(answer.__await__())) == "suspended"
+    with pytest.raises(ValueError, match="thrown"):
+        answer.throw(ValueError("thrown"))
+    answer = front(pixel, None, lambda message: _Suspending())
+    answer.send(None)
+    answer.close()
+    with pytest.raises(StopIteration):
+        answer.send(None)
+    tracker.close(timeout=5.0)
+
+
+class _Suspending:
+    """An awaitable that suspends once (yielding ``"suspended"``), then returns."""
+
+    def __await__(self) -> Iterator[str]:
+        yield "suspended"
