@@ -631,11 +631,52 @@ static PyTypeObject AppendsLockType = {
     .tp_methods = appends_lock_methods,
 };
 
-/* The write position of a segment being written (the base of beacon.spool._OpenSegment). */
+/* The write position of a segment being written (the base of beacon.spool._OpenSegment),
+ * and, while the segment is open, its mapping's memory (a buffer held). */
 typedef struct {
     PyObject_HEAD
     long long size, rows, offsets;
+    Py_buffer view;
+    int held;
 } SegmentFieldsObject;
+
+static PyObject *segment_hold(SegmentFieldsObject *self, PyObject *mapping) {
+    if (self->held) {
+        PyErr_SetString(PyExc_RuntimeError, "the segment's mapping is held already");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(mapping, &self->view, PyBUF_WRITABLE) < 0) {
+        return NULL;
+    }
+    self->held = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *segment_let_go(SegmentFieldsObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (self->held) {
+        self->held = 0;
+        PyBuffer_Release(&self->view);
+    }
+    Py_RETURN_NONE;
+}
+
+static void segment_dealloc(SegmentFieldsObject *self) {
+    if (self->held) {
+        self->held = 0;
+        PyBuffer_Release(&self->view);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef segment_fields_methods[] = {
+    {"hold", (PyCFunction)segment_hold, METH_O,
+     "hold($self, mapping, /)\n--\n\n"
+     "Keep the mapping's memory for the compiled append (until let_go(): the mapping\n"
+     "cannot be closed meanwhile)."},
+    {"let_go", (PyCFunction)segment_let_go, METH_NOARGS,
+     "let_go($self, /)\n--\n\nGive the mapping's memory back (before closing it)."},
+    {NULL},
+};
 
 static PyGetSetDef segment_fields_getset[] = {
     LL_FIELD("size", SegmentFieldsObject, size, "Bytes written."),
@@ -651,7 +692,9 @@ static PyTypeObject SegmentFieldsType = {
     .tp_basicsize = sizeof(SegmentFieldsObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_new = PyType_GenericNew,
+    .tp_dealloc = (destructor)segment_dealloc,
     .tp_getset = segment_fields_getset,
+    .tp_methods = segment_fields_methods,
 };
 
 /* A spool's open segment and whether it was written since its last flush (the base of
@@ -720,6 +763,53 @@ static PyTypeObject SpoolDirFieldsType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_new = PyType_GenericNew,
     .tp_getset = spool_dir_fields_getset,
+};
+
+/* The UTC day a page-view encoder is on (the base of beacon.pageviews.PageviewEncoder). */
+typedef struct {
+    PyObject_HEAD
+    long long day_number;
+    PyObject *day;
+} EncoderFieldsObject;
+
+static PyGetSetDef encoder_fields_getset[] = {
+    LL_FIELD("_day_number", EncoderFieldsObject, day_number,
+             "The UTC day of the last row, in days since the epoch (-1: none yet)."),
+    {NULL},
+};
+
+static PyMemberDef encoder_fields_members[] = {
+    {"_day", T_OBJECT, offsetof(EncoderFieldsObject, day), 0, "That day, as a date."},
+    {NULL},
+};
+
+static int encoder_fields_traverse(EncoderFieldsObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->day);
+    return 0;
+}
+
+static int encoder_fields_clear(EncoderFieldsObject *self) {
+    Py_CLEAR(self->day);
+    return 0;
+}
+
+static void encoder_fields_dealloc(EncoderFieldsObject *self) {
+    PyObject_GC_UnTrack(self);
+    encoder_fields_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject EncoderFieldsType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.EncoderFields",
+    .tp_doc = "The UTC day a page-view encoder is on, as C fields.",
+    .tp_basicsize = sizeof(EncoderFieldsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_traverse = (traverseproc)encoder_fields_traverse,
+    .tp_clear = (inquiry)encoder_fields_clear,
+    .tp_dealloc = (destructor)encoder_fields_dealloc,
+    .tp_getset = encoder_fields_getset,
+    .tp_members = encoder_fields_members,
 };
 
 typedef struct {
@@ -822,14 +912,21 @@ static int spool_append_fields(SpoolFieldsObject *spool, const fixed_parts *part
         goto unlock;
     }
     Py_INCREF(segment);
-    mapping = PyObject_GetAttr(segment, str_mapping);
-    if (mapping == NULL || PyObject_GetBuffer(mapping, &view, PyBUF_WRITABLE) < 0) {
-        PyErr_Clear();
-        goto release;
+    mapping = NULL;
+    if (fields->held) {
+        view = fields->view;
+    } else {
+        mapping = PyObject_GetAttr(segment, str_mapping);
+        if (mapping == NULL || PyObject_GetBuffer(mapping, &view, PyBUF_WRITABLE) < 0) {
+            PyErr_Clear();
+            goto release;
+        }
     }
     if (fields->size < 0 || end > view.len || offsets < 0 ||
         (offsets && offsets + 16 > view.len)) {
-        PyBuffer_Release(&view);
+        if (mapping != NULL) {
+            PyBuffer_Release(&view);
+        }
         goto release;
     }
     char *target = (char *)view.buf + fields->size;
@@ -842,7 +939,9 @@ static int spool_append_fields(SpoolFieldsObject *spool, const fixed_parts *part
         store64_le((uint8_t *)view.buf + offsets + 8, (uint64_t)(fields->rows + 1));
         fields->rows += 1;
     }
-    PyBuffer_Release(&view);
+    if (mapping != NULL) {
+        PyBuffer_Release(&view);
+    }
     fields->size = end;
     stats->bytes_used += size;
     stats->accepted += 1;
@@ -969,7 +1068,15 @@ static PyObject *record(PyObject *scope, long long now_ns, PyObject *encoder, Py
     if (now_ns < 0 || !PyDict_CheckExact(scope)) {
         Py_RETURN_NONE;
     }
-    if (attr_ll(encoder, str_day_number, &day_number) < 0 || day_number != now_ns / NS_PER_DAY) {
+    EncoderFieldsObject *encoder_fields = PyObject_TypeCheck(encoder, &EncoderFieldsType)
+                                              ? (EncoderFieldsObject *)encoder
+                                              : NULL;
+    if (encoder_fields != NULL) {
+        day_number = encoder_fields->day_number;
+    } else if (attr_ll(encoder, str_day_number, &day_number) < 0) {
+        Py_RETURN_NONE;
+    }
+    if (day_number != now_ns / NS_PER_DAY) {
         Py_RETURN_NONE;
     }
 
@@ -1033,7 +1140,8 @@ static PyObject *record(PyObject *scope, long long now_ns, PyObject *encoder, Py
         goto miss;
     }
 
-    day = PyObject_GetAttr(encoder, str_day);
+    day = encoder_fields != NULL ? Py_XNewRef(encoder_fields->day)
+                                 : PyObject_GetAttr(encoder, str_day);
     known = attr_of(salts, str_known, &PyDict_Type);
     if (day == NULL || known == NULL) {
         goto miss;
@@ -1786,10 +1894,12 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     }
     PyTypeObject *types[] = {&RecorderType,      &SpoolStatsType,     &AppendsLockType,
                              &SegmentFieldsType, &SpoolFieldsType,    &SpoolDirFieldsType,
-                             &AppStatsType,      &PixelFrontType,     &PixelAnswerType};
+                             &AppStatsType,      &PixelFrontType,     &PixelAnswerType,
+                             &EncoderFieldsType};
     const char *type_names[] = {"Recorder",      "SpoolStats",     "AppendsLock",
                                 "SegmentFields", "SpoolFields",    "SpoolDirFields",
-                                "AppStats",      "PixelFront",     "PixelAnswer"};
+                                "AppStats",      "PixelFront",     "PixelAnswer",
+                                "EncoderFields"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         if (PyType_Ready(types[i]) < 0) {
             return NULL;

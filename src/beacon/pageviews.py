@@ -25,7 +25,7 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +40,7 @@ from beacon.anonymize import (
     visitor_hash,
 )
 from beacon.events import EVENT_COLUMNS, PixelEvent, encode_columns
+from beacon.spool import compiled_speedups
 from beacon.useragent import classify
 
 if TYPE_CHECKING:
@@ -155,7 +156,19 @@ _AGENT_COLUMNS = (11, 15)
 _TAIL_COLUMNS = (15, len(EVENT_COLUMNS))
 
 
-class PageviewEncoder:
+if TYPE_CHECKING or compiled_speedups is None:
+
+    class _EncoderFields:
+        """The UTC day an encoder is on (C fields with the accelerator)."""
+
+        _day_number: int
+        _day: date
+
+else:
+    _EncoderFields = compiled_speedups.EncoderFields
+
+
+class PageviewEncoder(_EncoderFields):
     """Turns a pixel request's raw values into its spool row, fast.
 
     The same ``RowBinary`` row as ``page_event(...).to_row_binary()``, built

@@ -137,6 +137,12 @@ if TYPE_CHECKING or _compiled is None:
         rows: int
         size: int
 
+        def hold(self, mapping: mmap.mmap) -> None:
+            """Keep the mapping's memory for the compiled append (nothing to do here)."""
+
+        def let_go(self) -> None:
+            """Give the mapping's memory back before it is closed (nothing to do here)."""
+
     class _SpoolFields:
         """A spool's open segment, and whether it was written since its last flush."""
 
@@ -288,6 +294,7 @@ class _OpenSegment(_SegmentFields):
             path.unlink(missing_ok=True)
             raise
         self.fd, self.path = fd, path
+        self.hold(self.mapping)
         self.mapping[: len(header)] = header
         self.size = len(header)
         self.offsets = self.rows = 0
@@ -316,6 +323,7 @@ class _OpenSegment(_SegmentFields):
             if not _SYNC_BY_FD:
                 self.mapping.flush()
         # On Linux the fsync below writes the mapped pages too.
+        self.let_go()
         self.mapping.close()
         with contextlib.suppress(OSError):
             os.ftruncate(self.fd, self.size)

@@ -391,7 +391,10 @@ def test_a_recorder_without_an_encoder_and_spool_leaves_every_request_to_python(
         late = types.SimpleNamespace()
         recorder = speedups.Recorder(lambda now=request.now_ns: now, late, bound.salts, bound.spool)
         assert recorder(request.scope) is None
-        late.__dict__.update(vars(bound.encoder))
+        # The encoder's attributes, its day among them (a C field with the accelerator).
+        late.__dict__.update(
+            vars(bound.encoder), _day_number=bound.encoder._day_number, _day=bound.encoder._day
+        )
         assert recorder(request.scope) is True
         assert bound.spool.owner.stats.accepted == 2
 
@@ -617,6 +620,16 @@ def test_the_spool_keeps_what_an_append_touches_in_c_fields(tmp_path: Path) -> N
     assert spool._dirty is True
     header = len(b"a\n")
     assert (spool._open.size, spool._open.rows, spool._open.offsets) == (header + 2, 0, 0)
+    # The open segment's memory is held for the compiled append: not closed under it.
+    with pytest.raises(BufferError):
+        spool._open.mapping.close()
+    with pytest.raises(RuntimeError, match="held already"):
+        spool._open.hold(spool._open.mapping)
+    encoder = PageviewEncoder(SITE, [SITE])
+    assert isinstance(encoder, speedups.EncoderFields)
+    assert encoder._day_number == -1
+    with pytest.raises(TypeError):
+        encoder._day_number = None  # type: ignore[assignment]
     stats = spool_dir.stats
     assert stats_dict(stats) == {
         "accepted": 1,
