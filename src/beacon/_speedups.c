@@ -1043,6 +1043,128 @@ unlock:
     return status;
 }
 
+/* ---- the recorder's memo of cached parts ----------------------------------------------
+ *
+ * A Recorder keeps, next to the encoder's caches, a small table of the parts it found there
+ * for recent (query, Referer, Host, User-Agent), each entry one block of C memory holding
+ * the key and the parts' bytes: a repeated page view then reads that block instead of two
+ * dict look-ups and the tuples and bytes objects they lead to. The parts are what the
+ * encoder computes from the key alone, so an entry stays right for as long as it lives;
+ * when either cache of the encoder is emptied the memo is emptied too, so that the
+ * recorder never finds a part the encoder has let go. */
+
+#define MEMO_SLOTS 64
+
+typedef struct {
+    uint64_t hash;
+    /* the key: query, referer, host, user agent; then the parts: the agent as hashed,
+     * the page's first and second columns, the agent's columns */
+    Py_ssize_t length[8];
+    char *data;
+    Py_ssize_t capacity;
+} memo_entry;
+
+typedef struct {
+    memo_entry slot[MEMO_SLOTS];
+    Py_ssize_t pages_size, agents_size;
+} memo_table;
+
+static uint64_t memo_mix(uint64_t hash, const char *data, Py_ssize_t length) {
+    hash ^= (uint64_t)length * 0x9E3779B97F4A7C15ULL;
+    while (length >= 8) {
+        uint64_t word;
+        memcpy(&word, data, 8);
+        hash = (hash ^ word) * 0xff51afd7ed558ccdULL;
+        hash ^= hash >> 32;
+        data += 8;
+        length -= 8;
+    }
+    uint64_t word = 0;
+    memcpy(&word, data, (size_t)length);
+    hash = (hash ^ word) * 0xc4ceb9fe1a85ec53ULL;
+    return hash ^ (hash >> 29);
+}
+
+static void memo_clear(memo_table *memo) {
+    for (int i = 0; i < MEMO_SLOTS; i++) {
+        memo->slot[i].hash = 0;
+    }
+}
+
+static void memo_free(memo_table *memo) {
+    for (int i = 0; i < MEMO_SLOTS; i++) {
+        PyMem_Free(memo->slot[i].data);
+        memo->slot[i].data = NULL;
+        memo->slot[i].capacity = 0;
+        memo->slot[i].hash = 0;
+    }
+}
+
+/* Empty the memo if either cache of the encoder was emptied since the last call. */
+static void memo_follow(memo_table *memo, PyObject *pages, PyObject *agents) {
+    Py_ssize_t pages_size = PyDict_GET_SIZE(pages), agents_size = PyDict_GET_SIZE(agents);
+    if (pages_size < memo->pages_size || agents_size < memo->agents_size) {
+        memo_clear(memo);
+    }
+    memo->pages_size = pages_size;
+    memo->agents_size = agents_size;
+}
+
+static uint64_t memo_hash(PyObject *const key[4]) {
+    uint64_t hash = 0x243F6A8885A308D3ULL;
+    for (int i = 0; i < 4; i++) {
+        hash = memo_mix(hash, PyBytes_AS_STRING(key[i]), PyBytes_GET_SIZE(key[i]));
+    }
+    return hash | 1; /* 0 marks an empty slot */
+}
+
+/* The entry for the key (four bytes objects), or NULL. */
+static const memo_entry *memo_find(const memo_table *memo, PyObject *const key[4],
+                                   uint64_t hash) {
+    const memo_entry *entry = &memo->slot[hash % MEMO_SLOTS];
+    if (entry->hash != hash) {
+        return NULL;
+    }
+    const char *data = entry->data;
+    for (int i = 0; i < 4; i++) {
+        Py_ssize_t length = PyBytes_GET_SIZE(key[i]);
+        if (entry->length[i] != length || memcmp(data, PyBytes_AS_STRING(key[i]), length)) {
+            return NULL;
+        }
+        data += length;
+    }
+    return entry;
+}
+
+/* Keep the parts found for the key (nothing kept if memory is short). */
+static void memo_store(memo_table *memo, PyObject *const key[4], uint64_t hash, PyObject *page,
+                       PyObject *agent) {
+    PyObject *pieces[8] = {key[0], key[1], key[2], key[3], PyTuple_GET_ITEM(agent, 0),
+                           PyTuple_GET_ITEM(page, 0), PyTuple_GET_ITEM(page, 1),
+                           PyTuple_GET_ITEM(agent, 1)};
+    memo_entry *entry = &memo->slot[hash % MEMO_SLOTS];
+    Py_ssize_t total = 0;
+    for (int i = 0; i < 8; i++) {
+        total += PyBytes_GET_SIZE(pieces[i]);
+    }
+    entry->hash = 0;
+    if (total > entry->capacity) {
+        char *grown = PyMem_Realloc(entry->data, (size_t)total);
+        if (grown == NULL) {
+            return;
+        }
+        entry->data = grown;
+        entry->capacity = total;
+    }
+    char *target = entry->data;
+    for (int i = 0; i < 8; i++) {
+        entry->length[i] = PyBytes_GET_SIZE(pieces[i]);
+        memcpy(target, PyBytes_AS_STRING(pieces[i]), (size_t)entry->length[i]);
+        target += entry->length[i];
+    }
+    entry->hash = hash;
+}
+
 PyDoc_STRVAR(record_pixel_doc,
              "record_pixel(scope, now_ns, encoder, salts, spool, ip=None, /)\n--\n\n"
              "Record a ``/p.gif`` request whose parts are all cached: ``True`` once its row is\n"
@@ -1052,13 +1174,14 @@ PyDoc_STRVAR(record_pixel_doc,
 /* The work of record_pixel() and of a Recorder's call: True (a new reference) once the
  * row is in the spool, None when the Python path must handle the request, NULL on error. */
 static PyObject *record(PyObject *scope, long long now_ns, PyObject *encoder, PyObject *salts,
-                        PyObject *spool, PyObject *given_ip, const fixed_parts *parts) {
+                        PyObject *spool, PyObject *given_ip, const fixed_parts *parts,
+                        memo_table *memo) {
     PyObject *agent_raw = NULL, *referer_raw = NULL, *host_raw = NULL;
     PyObject *agent_key = NULL, *referer = NULL, *host = NULL, *key = NULL;
     PyObject *pages = parts->pages, *agents = parts->agents, *site = parts->site;
     PyObject *day = NULL, *known = NULL;
     PyObject *page = NULL, *agent = NULL, *salt = NULL;
-    PyObject *result = NULL, *hashed_agent;
+    PyObject *result = NULL;
     long long day_number, size = 0;
     b2b_state state;
     uint8_t stamp[8], digest[DIGEST_SIZE];
@@ -1146,16 +1269,54 @@ static PyObject *record(PyObject *scope, long long now_ns, PyObject *encoder, Py
     if (day == NULL || known == NULL) {
         goto miss;
     }
-    key = PyTuple_Pack(3, query, referer, host);
-    if (key == NULL) {
+    salt = Py_XNewRef(PyDict_GetItemWithError(known, day));
+    if (salt == NULL || !PyBytes_CheckExact(salt) || PyBytes_GET_SIZE(salt) > B2B_MAX_KEY) {
         goto miss;
     }
-    page = Py_XNewRef(PyDict_GetItemWithError(pages, key));
-    agent = Py_XNewRef(PyDict_GetItemWithError(agents, agent_key));
-    salt = Py_XNewRef(PyDict_GetItemWithError(known, day));
-    if (!is_part(page) || !is_part(agent) || salt == NULL || !PyBytes_CheckExact(salt) ||
-        PyBytes_GET_SIZE(salt) > B2B_MAX_KEY) {
-        goto miss;
+    /* The parts: the agent as hashed, the page's two column runs, the agent's columns. */
+    chunk hashed_agent, page_head, page_tail, agent_columns;
+    PyObject *memo_key[4] = {query, referer, host, agent_key};
+    uint64_t memo_key_hash = 0;
+    const memo_entry *found = NULL;
+    if (memo != NULL) {
+        memo_follow(memo, pages, agents);
+        memo_key_hash = memo_hash(memo_key);
+        found = memo_find(memo, memo_key, memo_key_hash);
+    }
+    if (found != NULL) {
+        const char *data = found->data;
+        Py_ssize_t offset = 0;
+        for (int i = 0; i < 4; i++) {
+            offset += found->length[i];
+        }
+        hashed_agent = (chunk){data + offset, found->length[4]};
+        offset += found->length[4];
+        page_head = (chunk){data + offset, found->length[5]};
+        offset += found->length[5];
+        page_tail = (chunk){data + offset, found->length[6]};
+        offset += found->length[6];
+        agent_columns = (chunk){data + offset, found->length[7]};
+    } else {
+        key = PyTuple_Pack(3, query, referer, host);
+        if (key == NULL) {
+            goto miss;
+        }
+        page = Py_XNewRef(PyDict_GetItemWithError(pages, key));
+        agent = Py_XNewRef(PyDict_GetItemWithError(agents, agent_key));
+        if (!is_part(page) || !is_part(agent)) {
+            goto miss;
+        }
+        if (memo != NULL) {
+            memo_store(memo, memo_key, memo_key_hash, page, agent);
+        }
+        hashed_agent = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(agent, 0)),
+                               PyBytes_GET_SIZE(PyTuple_GET_ITEM(agent, 0))};
+        page_head = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(page, 0)),
+                            PyBytes_GET_SIZE(PyTuple_GET_ITEM(page, 0))};
+        page_tail = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(page, 1)),
+                            PyBytes_GET_SIZE(PyTuple_GET_ITEM(page, 1))};
+        agent_columns = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(agent, 1)),
+                                PyBytes_GET_SIZE(PyTuple_GET_ITEM(agent, 1))};
     }
 
     if (cached_salt == NULL ||
@@ -1175,24 +1336,19 @@ static PyObject *record(PyObject *scope, long long now_ns, PyObject *encoder, Py
         Py_XSETREF(cached_salt, Py_NewRef(salt));
     }
     state = cached_state;
-    hashed_agent = PyTuple_GET_ITEM(agent, 0);
     b2b_update(&state, (const uint8_t *)PyBytes_AS_STRING(site), (size_t)PyBytes_GET_SIZE(site));
     b2b_update(&state, (const uint8_t *)ip, (size_t)ip_length);
     b2b_update(&state, (const uint8_t *)"", 1);
-    b2b_update(&state, (const uint8_t *)PyBytes_AS_STRING(hashed_agent),
-               (size_t)PyBytes_GET_SIZE(hashed_agent));
+    b2b_update(&state, (const uint8_t *)hashed_agent.data, (size_t)hashed_agent.size);
     b2b_final(&state, digest, DIGEST_SIZE);
     store64_le(stamp, (uint64_t)(now_ns / 1000000));
 
     /* The row: ts | page columns | visitor_hash | agent columns | tail columns. */
     chunks[0] = (chunk){(const char *)stamp, 8};
-    chunks[1] = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(page, 0)),
-                        PyBytes_GET_SIZE(PyTuple_GET_ITEM(page, 0))};
+    chunks[1] = page_head;
     chunks[2] = (chunk){(const char *)digest, DIGEST_SIZE};
-    chunks[3] = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(agent, 1)),
-                        PyBytes_GET_SIZE(PyTuple_GET_ITEM(agent, 1))};
-    chunks[4] = (chunk){PyBytes_AS_STRING(PyTuple_GET_ITEM(page, 1)),
-                        PyBytes_GET_SIZE(PyTuple_GET_ITEM(page, 1))};
+    chunks[3] = agent_columns;
+    chunks[4] = page_tail;
     for (int i = 0; i < 5; i++) {
         size += chunks[i].size;
     }
@@ -1233,7 +1389,7 @@ static PyObject *record_pixel(PyObject *module, PyObject *const *args, Py_ssize_
         PyErr_Clear();
     }
     PyObject *result = record(args[0], now_ns, args[2], args[3], args[4],
-                              nargs == 6 ? args[5] : Py_None, &parts);
+                              nargs == 6 ? args[5] : Py_None, &parts, NULL);
     parts_clear(&parts);
     return result;
 }
@@ -1249,6 +1405,8 @@ typedef struct {
     /* Whether `clock` is time.time_ns, read here without the call. */
     int system_clock;
     vectorcallfunc vectorcall;
+    /* Allocated with the recorder (PyMem), when its fixed parts were read. */
+    memo_table *memo;
 } Recorder;
 
 static PyObject *recorder_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
@@ -1282,14 +1440,14 @@ static PyObject *recorder_vectorcall(PyObject *self, PyObject *const *args, size
     PyObject *result;
     if (recorder->has_parts) {
         result = record(args[0], now_ns, recorder->encoder, recorder->salts, recorder->spool,
-                        Py_None, &recorder->parts);
+                        Py_None, &recorder->parts, recorder->memo);
     } else {
         fixed_parts parts;
         if (parts_read(&parts, recorder->encoder, recorder->spool) < 0) {
             result = Py_NewRef(Py_None);
         } else {
             result = record(args[0], now_ns, recorder->encoder, recorder->salts,
-                            recorder->spool, Py_None, &parts);
+                            recorder->spool, Py_None, &parts, NULL);
             parts_clear(&parts);
         }
     }
@@ -1316,6 +1474,9 @@ static PyObject *recorder_new(PyTypeObject *type, PyObject *args, PyObject *kwar
     self->salts = Py_NewRef(salts);
     self->spool = Py_NewRef(spool);
     self->has_parts = parts_read(&self->parts, encoder, spool) == 0;
+    if (self->has_parts) {
+        self->memo = PyMem_Calloc(1, sizeof(memo_table));
+    }
     self->system_clock = clock == system_time_ns;
     self->vectorcall = recorder_vectorcall;
     return (PyObject *)self;
@@ -1336,6 +1497,11 @@ static int recorder_clear(Recorder *self) {
     Py_CLEAR(self->spool);
     parts_clear(&self->parts);
     self->has_parts = 0;
+    if (self->memo != NULL) {
+        memo_free(self->memo);
+        PyMem_Free(self->memo);
+        self->memo = NULL;
+    }
     return 0;
 }
 

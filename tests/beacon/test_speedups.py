@@ -14,6 +14,7 @@ import gc
 import inspect
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -839,3 +840,32 @@ class _Suspending:
 
     def __await__(self) -> Iterator[str]:
         yield "suspended"
+
+
+@compiled_only
+def test_the_recorders_memo_gives_the_rows_of_the_python_path() -> None:
+    """More pages than the memo's slots, each seen three times in a shuffled order."""
+    queries = [f"u=/produit-{n}&utm_source=news".encode() for n in range(150)]
+    agents = [CHROME, b"Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"]
+    order = [(query, agents[n % 2]) for n, query in enumerate(queries)] * 3
+    random.Random(7).shuffle(order)
+    for bound, direct in _sides([b"s" * 16]):
+        recorder = bound_pixel_recorder(
+            lambda: DAY_START_NS + 5, bound.encoder, bound.salts, bound.spool
+        )
+        assert recorder is not None
+        answers = []
+        for query, agent in order:
+            request = Request([(b"user-agent", agent)], query, ("192.0.2.1", 1), DAY_START_NS + 5)
+            answer = recorder(request.scope)
+            if answer is None:
+                _python_path(bound.encoder, bound.salts, bound.spool, request)
+            answers.append(answer)
+            _python_path(direct.encoder, direct.salts, direct.spool, request)
+        assert answers.count(True) == 2 * len(queries)
+        # Emptied caches empty the memo: a request it holds goes to Python again.
+        query, agent = order[-1]
+        request = Request([(b"user-agent", agent)], query, ("192.0.2.1", 1), DAY_START_NS + 5)
+        bound.encoder._pages.clear()
+        assert recorder(request.scope) is None
+        assert _spooled(bound.spool_dir) == _spooled(direct.spool_dir)
