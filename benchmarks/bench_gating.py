@@ -31,7 +31,7 @@ only calls the next app: what adding any pure ASGI middleware costs.
 
 ``--paired`` measures differently: in every round both servers run at the
 same time, pinned to one processor, and each route is loaded on both at the
-same time (``wrk -c16`` each, on the other processors). The busy servers
+same time (``wrk -c32`` each, keep-alive, on the other processors). The busy servers
 share the core and whatever slows the machine slows both in the same
 seconds, so the ratio of their rates is the ratio of their costs per
 request, with far less noise than runs one after the other.

@@ -23,7 +23,7 @@ one measured just before or after it) show their spread.
 
 ``--paired`` measures differently: in every round the bare app and one
 other are served at the same time, both servers pinned to one processor,
-and loaded at the same time (``wrk -c16`` each, on the other processors).
+and loaded at the same time (``wrk -c32`` each, keep-alive, on the other processors).
 The two busy servers share the core, and whatever slows the machine slows
 both in the same seconds, so the ratio of their rates is the ratio of their
 costs per request with much less noise than runs one after the other (two

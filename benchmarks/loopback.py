@@ -140,7 +140,7 @@ def paired_rounds(
     seconds: int,
     cwd: Path,
     headers: Sequence[str] = (),
-    connections: int = 16,
+    connections: int = 32,
 ) -> list[tuple[Sample, Sample]]:
     """Serve two apps at once on one core, load both at once: a sample of each per round.
 
