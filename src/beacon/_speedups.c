@@ -1054,6 +1054,8 @@ unlock:
  * recorder never finds a part the encoder has let go. */
 
 #define MEMO_SLOTS 64
+/* Rows whose column runs take more go through the dict look-ups (long paths, campaigns). */
+#define MEMO_ROW_BYTES 1024
 
 typedef struct {
     uint64_t hash;
@@ -1283,19 +1285,31 @@ static PyObject *record(PyObject *scope, long long now_ns, PyObject *encoder, Py
         memo_key_hash = memo_hash(memo_key);
         found = memo_find(memo, memo_key, memo_key_hash);
     }
+    /* The column runs are copied out of the memo: waiting for the spool's lock lets other
+     * threads run, whose page views may replace the entry meanwhile. */
+    char copied[MEMO_ROW_BYTES];
+    if (found != NULL &&
+        found->length[5] + found->length[6] + found->length[7] > (Py_ssize_t)sizeof copied) {
+        found = NULL;
+    }
     if (found != NULL) {
         const char *data = found->data;
         Py_ssize_t offset = 0;
         for (int i = 0; i < 4; i++) {
             offset += found->length[i];
         }
+        /* Read by the hash below, before anything can let another thread run. */
         hashed_agent = (chunk){data + offset, found->length[4]};
         offset += found->length[4];
-        page_head = (chunk){data + offset, found->length[5]};
-        offset += found->length[5];
-        page_tail = (chunk){data + offset, found->length[6]};
-        offset += found->length[6];
-        agent_columns = (chunk){data + offset, found->length[7]};
+        char *target = copied;
+        chunk *runs[3] = {&page_head, &page_tail, &agent_columns};
+        for (int i = 0; i < 3; i++) {
+            Py_ssize_t length = found->length[5 + i];
+            memcpy(target, data + offset, (size_t)length);
+            *runs[i] = (chunk){target, length};
+            target += length;
+            offset += length;
+        }
     } else {
         key = PyTuple_Pack(3, query, referer, host);
         if (key == NULL) {

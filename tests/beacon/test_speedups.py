@@ -869,3 +869,66 @@ def test_the_recorders_memo_gives_the_rows_of_the_python_path() -> None:
         bound.encoder._pages.clear()
         assert recorder(request.scope) is None
         assert _spooled(bound.spool_dir) == _spooled(direct.spool_dir)
+
+
+@compiled_only
+def test_threads_recording_while_the_spool_lock_is_contended_write_whole_rows() -> None:
+    """Threads share one recorder (a WSGI app's); waiting for the spool's lock lets
+    the others run and replace memo entries: every row still comes out whole and right."""
+    queries = [f"u=/fiche-{n}".encode() for n in range(120)]
+    requests = [
+        Request([(b"user-agent", CHROME)], query, ("192.0.2.3", 1), DAY_START_NS + 11)
+        for query in queries
+    ]
+    for bound, direct in _sides([b"s" * 16]):
+        recorder = bound_pixel_recorder(
+            lambda: DAY_START_NS + 11, bound.encoder, bound.salts, bound.spool
+        )
+        assert recorder is not None
+        for request in requests:
+            _python_path(bound.encoder, bound.salts, bound.spool, request)
+        lock = bound.spool._lock
+        stop = threading.Event()
+
+        def contend(stop: threading.Event = stop, lock: Any = lock) -> None:
+            while not stop.is_set():
+                with lock:
+                    time.sleep(0.0005)
+                time.sleep(0.0001)
+
+        def record(offset: int, results: list[bool | None], recorder: Any = recorder) -> None:
+            for n in range(1500):
+                results.append(recorder(requests[(offset + 7 * n) % len(requests)].scope))
+
+        contender = threading.Thread(target=contend)
+        contender.start()
+        outcomes: list[list[bool | None]] = [[] for _ in range(4)]
+        workers = [
+            threading.Thread(target=record, args=(offset, outcomes[offset])) for offset in range(4)
+        ]
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(1e-5)
+        try:
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join(60)
+        finally:
+            sys.setswitchinterval(previous)
+            stop.set()
+            contender.join(10)
+        assert all(result is True for results in outcomes for result in results)
+        for request in requests:
+            _python_path(direct.encoder, direct.salts, direct.spool, request)
+        for offset in range(4):
+            for n in range(1500):
+                _python_path(
+                    direct.encoder,
+                    direct.salts,
+                    direct.spool,
+                    requests[(offset + 7 * n) % len(requests)],
+                )
+        ours = sorted(event.path for event in read_row_binary(_spooled(bound.spool_dir)))
+        theirs = sorted(event.path for event in read_row_binary(_spooled(direct.spool_dir)))
+        assert len(ours) == len(requests) + 4 * 1500
+        assert ours == theirs
