@@ -308,6 +308,7 @@ def test_the_periodic_flush_lets_the_other_threads_run() -> None:
     """
     _DATA.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="flush-", dir=_DATA))
+    # At most 32 + 64 + 96 MiB for the controls and 3 x 96 MiB flushed: one segment.
     spool_dir = SpoolDir(root, segment_max_bytes=512 << 20, segment_max_age=3600)
     spool = spool_dir.spool("things", COLUMNS)
     line = b"1\t" + b"x" * ((1 << 20) - 3) + b"\n"
@@ -322,11 +323,20 @@ def test_the_periodic_flush_lets_the_other_threads_run() -> None:
             control_took, control_pause = _pauses_while(segment.mapping.flush)
             if control_took < 0.02:
                 continue  # too fast a disk to tell: more pages
-            for _ in range(megabytes):
-                assert spool.append(line)
-            took, pause = _pauses_while(lambda: spool.maintain(fsync=True, max_age=3600.0))
             assert control_pause > control_took / 2
-            assert pause < max(took, control_took) / 4, (took, pause, control_took, control_pause)
+            # A flush that kept the GIL would stall this thread for about as long
+            # as it took, every time; a pause from elsewhere (the scheduler, other
+            # threads of the process) is a one-off: up to three flushes are timed.
+            attempts = []
+            for _ in range(3):
+                for _ in range(megabytes):
+                    assert spool.append(line)
+                took, pause = _pauses_while(lambda: spool.maintain(fsync=True, max_age=3600.0))
+                attempts.append((took, pause))
+                if pause < max(took, control_took) / 4:
+                    break
+            else:
+                raise AssertionError((attempts, control_took, control_pause))
             break
         else:
             pytest.skip("the checkout's disk syncs 96 MiB in under 20 ms: no stall to observe")
