@@ -21,7 +21,6 @@ when the environment variable ``BEACON_SPEEDUPS`` is ``0`` at import.
 from __future__ import annotations
 
 import logging
-import os
 import struct
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -76,19 +75,9 @@ PixelRecorder = Callable[
 BoundPixelRecorder = Callable[[MutableMapping[str, Any]], bool | None]
 
 
-def _load_speedups() -> PixelRecorder | None:
-    if os.environ.get("BEACON_SPEEDUPS", "1") == "0":
-        logger.debug("BEACON_SPEEDUPS=0: page views take the pure-Python path")
-        return None
-    try:
-        from beacon._speedups import record_pixel
-    except ImportError:
-        logger.debug("beacon._speedups is not built: page views take the pure-Python path")
-        return None
-    return record_pixel
-
-
-_record_pixel = _load_speedups()
+_record_pixel: PixelRecorder | None = (
+    compiled_speedups.record_pixel if compiled_speedups is not None else None
+)
 #: Whether the compiled accelerator ``beacon._speedups`` is in use in this process.
 SPEEDUPS = _record_pixel is not None
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import mmap
 import os
 import secrets
@@ -84,6 +85,8 @@ __all__ = [
     "stats_dict",
 ]
 
+logger = logging.getLogger("beacon")
+
 OPEN_SUFFIX = ".open"
 SEALED_SUFFIX = ".seg"
 TAB_SEPARATED = "TabSeparated"
@@ -104,19 +107,20 @@ _SYNC_BY_FD = sys.platform.startswith("linux")
 def _load_compiled() -> ModuleType | None:
     """``beacon._speedups`` when it is built and not turned off (``BEACON_SPEEDUPS=0``)."""
     if os.environ.get("BEACON_SPEEDUPS", "1") == "0":
+        logger.debug("BEACON_SPEEDUPS=0: page views take the pure-Python path")
         return None
     try:
         from beacon import _speedups
     except ImportError:
+        logger.debug("beacon._speedups is not built: page views take the pure-Python path")
         return None
     return _speedups
 
 
 #: ``beacon._speedups`` when it is built and not turned off, else ``None``.
 compiled_speedups = _load_compiled()
-_compiled = compiled_speedups
 
-if TYPE_CHECKING or _compiled is None:
+if TYPE_CHECKING or compiled_speedups is None:
 
     @dataclass
     class SpoolStats:
@@ -160,11 +164,11 @@ if TYPE_CHECKING or _compiled is None:
 else:
     # The same fields as C integers (see beacon._speedups): the compiled append
     # reads and writes them directly, and Python as attributes, as above.
-    SpoolStats = _compiled.SpoolStats
-    _SegmentFields = _compiled.SegmentFields
-    _SpoolFields = _compiled.SpoolFields
-    _SpoolDirFields = _compiled.SpoolDirFields
-    _AppendsLock = _compiled.AppendsLock
+    SpoolStats = compiled_speedups.SpoolStats
+    _SegmentFields = compiled_speedups.SegmentFields
+    _SpoolFields = compiled_speedups.SpoolFields
+    _SpoolDirFields = compiled_speedups.SpoolDirFields
+    _AppendsLock = compiled_speedups.AppendsLock
 
 
 def stats_dict(stats: Any) -> dict[str, int]:
