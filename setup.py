@@ -2,7 +2,8 @@
 
 ``beacon._speedups`` records page views, ``mypharm_consent._gatescan``
 runs gating's searches over a page, ``mypharm_consent._responder`` is the
-consent middleware's send wrapper. ``optional=True``: where no C compiler
+consent middleware's dispatch and send wrapper; ``src/include/asgi_sends.h``
+is the awaitable the first and the last share. ``optional=True``: where no C compiler
 is available the build goes on without them, and both run in pure Python
 (the reference).
 """
@@ -14,6 +15,8 @@ setup(
         Extension(
             "beacon._speedups",
             sources=["src/beacon/_speedups.c"],
+            include_dirs=["src/include"],
+            depends=["src/include/asgi_sends.h"],
             optional=True,
         ),
         Extension(
@@ -24,6 +27,8 @@ setup(
         Extension(
             "mypharm_consent._responder",
             sources=["src/mypharm_consent/_responder.c"],
+            include_dirs=["src/include"],
+            depends=["src/include/asgi_sends.h"],
             optional=True,
         ),
     ]

@@ -29,6 +29,9 @@
 #include <string.h>
 #include <time.h>
 
+#define SENDS_TYPE_NAME "beacon._speedups.PixelAnswer"
+#include "asgi_sends.h"
+
 /* ---- BLAKE2b (RFC 7693) ------------------------------------------------ */
 
 #define B2B_BLOCK 128
@@ -1555,237 +1558,23 @@ static PyTypeObject RecorderType = {
 
 /* ---- PixelFront: the beacon's ASGI entry, with GET /p.gif answered here ------------- */
 
-/* An awaitable that sends the pixel's two messages through `send`, awaiting each in turn:
- * what `await send(start); await send(body)` does in a coroutine. */
-typedef struct {
-    PyObject_HEAD
-    PyObject *send, *headers, *body;
-    PyObject *inner; /* the iterator of the message being sent, while it is suspended */
-    int step;        /* messages handed to `send` so far */
-} PixelAnswer;
-
-static PyObject *answer_message(PixelAnswer *self) {
-    PyObject *message = PyDict_New();
-    if (message == NULL) {
-        return NULL;
+/* The pixel's answer being sent: a Sends (asgi_sends.h) of its start and its body. */
+static PyObject *pixel_messages(PyObject *headers, PyObject *body, PyObject *send) {
+    PyObject *start = PyDict_New(), *rest = PyDict_New(), *list = PySequence_List(headers);
+    PyObject *answer = NULL;
+    if (start != NULL && rest != NULL && list != NULL &&
+        PyDict_SetItem(start, str_type, str_start) == 0 &&
+        PyDict_SetItem(start, str_status, status_ok) == 0 &&
+        PyDict_SetItem(start, str_headers, list) == 0 &&
+        PyDict_SetItem(rest, str_type, str_body_type) == 0 &&
+        PyDict_SetItem(rest, str_body, body) == 0) {
+        answer = sends_new(send, start, rest);
     }
-    int failed;
-    if (self->step == 0) {
-        PyObject *headers = PySequence_List(self->headers);
-        failed = headers == NULL || PyDict_SetItem(message, str_type, str_start) < 0 ||
-                 PyDict_SetItem(message, str_status, status_ok) < 0 ||
-                 PyDict_SetItem(message, str_headers, headers) < 0;
-        Py_XDECREF(headers);
-    } else {
-        failed = PyDict_SetItem(message, str_type, str_body_type) < 0 ||
-                 PyDict_SetItem(message, str_body, self->body) < 0;
-    }
-    if (failed) {
-        Py_DECREF(message);
-        return NULL;
-    }
-    return message;
+    Py_XDECREF(start);
+    Py_XDECREF(rest);
+    Py_XDECREF(list);
+    return answer;
 }
-
-/* The iterator to drive for an awaitable (what `await` asks of it). */
-static PyObject *awaitable_iterator(PyObject *awaitable) {
-    if (PyCoro_CheckExact(awaitable)) {
-        return Py_NewRef(awaitable);
-    }
-    PyAsyncMethods *methods = Py_TYPE(awaitable)->tp_as_async;
-    if (methods == NULL || methods->am_await == NULL) {
-        PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression",
-                     Py_TYPE(awaitable)->tp_name);
-        return NULL;
-    }
-    PyObject *iterator = methods->am_await(awaitable);
-    if (iterator != NULL && !PyIter_Check(iterator)) {
-        PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
-                     Py_TYPE(iterator)->tp_name);
-        Py_CLEAR(iterator);
-    }
-    return iterator;
-}
-
-/* Resume with `value`: PYGEN_NEXT with what the message being sent yields (to the event
- * loop), PYGEN_RETURN with None once both are sent, PYGEN_ERROR with an exception set. */
-static PySendResult answer_am_send(PyObject *object, PyObject *value, PyObject **result) {
-    PixelAnswer *self = (PixelAnswer *)object;
-    for (;;) {
-        if (self->inner == NULL) {
-            if (self->step >= 2) {
-                *result = Py_NewRef(Py_None);
-                return PYGEN_RETURN;
-            }
-            PyObject *message = answer_message(self);
-            if (message == NULL) {
-                *result = NULL;
-                return PYGEN_ERROR;
-            }
-            self->step++;
-            PyObject *awaitable = PyObject_CallOneArg(self->send, message);
-            Py_DECREF(message);
-            if (awaitable == NULL) {
-                *result = NULL;
-                return PYGEN_ERROR;
-            }
-            self->inner = awaitable_iterator(awaitable);
-            Py_DECREF(awaitable);
-            if (self->inner == NULL) {
-                *result = NULL;
-                return PYGEN_ERROR;
-            }
-            value = Py_None;
-        }
-        PyObject *out;
-        PySendResult status = PyIter_Send(self->inner, value, &out);
-        if (status == PYGEN_NEXT) {
-            *result = out;
-            return PYGEN_NEXT;
-        }
-        Py_CLEAR(self->inner);
-        if (status == PYGEN_ERROR) {
-            *result = NULL;
-            return PYGEN_ERROR;
-        }
-        Py_DECREF(out);
-        value = Py_None;
-    }
-}
-
-/* The iterator protocol and the generator methods, over answer_am_send(). */
-static PyObject *answer_iternext(PyObject *self) {
-    PyObject *result;
-    PySendResult status = answer_am_send(self, Py_None, &result);
-    if (status == PYGEN_RETURN) {
-        Py_DECREF(result);
-        return NULL;
-    }
-    return result;
-}
-
-static PyObject *answer_send(PyObject *self, PyObject *value) {
-    PyObject *result;
-    PySendResult status = answer_am_send(self, value, &result);
-    if (status == PYGEN_RETURN) {
-        Py_DECREF(result);
-        PyErr_SetNone(PyExc_StopIteration);
-        return NULL;
-    }
-    return result;
-}
-
-/* An exception thrown in while a message is being sent goes to its iterator, as `await`
- * would pass it on; thrown in between, it is raised here. */
-static PyObject *answer_throw(PixelAnswer *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs < 1 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
-        return NULL;
-    }
-    if (self->inner != NULL) {
-        PyObject *throw = PyObject_GetAttrString(self->inner, "throw");
-        if (throw != NULL) {
-            PyObject *out = PyObject_Vectorcall(throw, args, (size_t)nargs, NULL);
-            Py_DECREF(throw);
-            if (out != NULL) {
-                return out;
-            }
-            Py_CLEAR(self->inner);
-            if (!PyErr_ExceptionMatches(PyExc_StopIteration)) {
-                return NULL;
-            }
-            /* The message's sender handled it and finished: carry on with the next. */
-            PyErr_Clear();
-            return answer_send((PyObject *)self, Py_None);
-        }
-        PyErr_Clear();
-        Py_CLEAR(self->inner);
-    }
-    self->step = 2;
-    PyObject *given = args[0];
-    if (PyExceptionInstance_Check(given)) {
-        PyErr_SetObject((PyObject *)Py_TYPE(given), given);
-    } else if (PyExceptionClass_Check(given)) {
-        PyErr_SetObject(given, nargs > 1 ? args[1] : NULL);
-    } else {
-        PyErr_SetString(PyExc_TypeError,
-                        "exceptions must be classes or instances deriving from BaseException");
-    }
-    return NULL;
-}
-
-static PyObject *answer_close(PixelAnswer *self, PyObject *Py_UNUSED(ignored)) {
-    self->step = 2;
-    PyObject *inner = self->inner;
-    self->inner = NULL;
-    if (inner != NULL) {
-        PyObject *close = PyObject_GetAttrString(inner, "close");
-        Py_DECREF(inner);
-        if (close == NULL) {
-            PyErr_Clear();
-        } else {
-            PyObject *out = PyObject_CallNoArgs(close);
-            Py_DECREF(close);
-            if (out == NULL) {
-                return NULL;
-            }
-            Py_DECREF(out);
-        }
-    }
-    Py_RETURN_NONE;
-}
-
-static int answer_traverse(PixelAnswer *self, visitproc visit, void *arg) {
-    Py_VISIT(self->send);
-    Py_VISIT(self->headers);
-    Py_VISIT(self->body);
-    Py_VISIT(self->inner);
-    return 0;
-}
-
-static int answer_clear(PixelAnswer *self) {
-    Py_CLEAR(self->send);
-    Py_CLEAR(self->headers);
-    Py_CLEAR(self->body);
-    Py_CLEAR(self->inner);
-    return 0;
-}
-
-static void answer_dealloc(PixelAnswer *self) {
-    PyObject_GC_UnTrack(self);
-    answer_clear(self);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
-static PyObject *answer_await(PyObject *self) { return Py_NewRef(self); }
-
-static PyAsyncMethods answer_async = {
-    .am_await = answer_await,
-    .am_send = answer_am_send,
-};
-
-static PyMethodDef answer_methods[] = {
-    {"send", (PyCFunction)answer_send, METH_O, "Resume sending with a value."},
-    {"throw", (PyCFunction)(void (*)(void))answer_throw, METH_FASTCALL,
-     "Raise an exception where the sending is suspended."},
-    {"close", (PyCFunction)answer_close, METH_NOARGS, "Stop sending."},
-    {NULL},
-};
-
-static PyTypeObject PixelAnswerType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "beacon._speedups.PixelAnswer",
-    .tp_doc = "The pixel's answer being sent: awaited once, it sends the response's start\n"
-              "and its body, awaiting each.",
-    .tp_basicsize = sizeof(PixelAnswer),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_as_async = &answer_async,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = answer_iternext,
-    .tp_methods = answer_methods,
-    .tp_traverse = (traverseproc)answer_traverse,
-    .tp_clear = (inquiry)answer_clear,
-    .tp_dealloc = (destructor)answer_dealloc,
-};
 
 typedef struct {
     PyObject_HEAD
@@ -1861,17 +1650,7 @@ static PyObject *front_vectorcall(PyObject *object, PyObject *const *args, size_
         Py_DECREF(done);
     }
     Py_XDECREF(recorded);
-    PixelAnswer *answer = PyObject_GC_New(PixelAnswer, &PixelAnswerType);
-    if (answer == NULL) {
-        return NULL;
-    }
-    answer->send = Py_NewRef(args[2]);
-    answer->headers = Py_NewRef(self->headers);
-    answer->body = Py_NewRef(self->body);
-    answer->inner = NULL;
-    answer->step = 0;
-    PyObject_GC_Track(answer);
-    return (PyObject *)answer;
+    return pixel_messages(self->headers, self->body, args[2]);
 }
 
 static PyObject *front_new(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
@@ -2074,7 +1853,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     }
     PyTypeObject *types[] = {&RecorderType,      &SpoolStatsType,     &AppendsLockType,
                              &SegmentFieldsType, &SpoolFieldsType,    &SpoolDirFieldsType,
-                             &AppStatsType,      &PixelFrontType,     &PixelAnswerType,
+                             &AppStatsType,      &PixelFrontType,     &SendsType,
                              &EncoderFieldsType};
     const char *type_names[] = {"Recorder",      "SpoolStats",     "AppendsLock",
                                 "SegmentFields", "SpoolFields",    "SpoolDirFields",

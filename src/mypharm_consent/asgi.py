@@ -18,8 +18,9 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Generator, Iterable
+from collections.abc import Awaitable, Generator, Iterable
 from functools import partial
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -35,11 +36,58 @@ __all__ = ["SPEEDUPS", "ConsentMiddleware"]
 logger = logging.getLogger("mypharm_consent")
 
 
-class ConsentMiddleware:
+class _PyFront:
+    """What :class:`ConsentMiddleware` is built on without the compiled dispatch: nothing.
+
+    With ``mypharm_consent._responder`` built it is ``_responder.Front``
+    instead: the same attributes held as C fields, and a call that runs the
+    common case of :meth:`ConsentMiddleware.__call__` in C and hands the app's
+    own awaitable back (see :func:`_fasten_call`).
+    """
+
+
+def _no_fastening(cls: type) -> None:
+    """Without the compiled dispatch a class is called through its ``__call__``."""
+
+
+def _load_compiled() -> ModuleType | None:
+    """``mypharm_consent._responder`` when built and allowed, else ``None``.
+
+    ``MYPHARM_CONSENT_SPEEDUPS=0`` keeps the whole middleware on its Python
+    definitions.
+    """
+    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") == "0":
+        return None
+    try:
+        from mypharm_consent import _responder
+    except ImportError:
+        logger.debug("mypharm_consent._responder is not built: the middleware runs in Python")
+        return None
+    return _responder
+
+
+_compiled = _load_compiled()
+if TYPE_CHECKING:
+    _Front = _PyFront
+    _fasten_call = _no_fastening
+else:
+    _Front = _PyFront if _compiled is None else _compiled.Front
+    _fasten_call = _no_fastening if _compiled is None else _compiled.fasten_call
+
+
+class ConsentMiddleware(_Front):
     """Cookie consent for an ASGI app: banner, decide endpoint, consent state.
 
     ``app.add_middleware(ConsentMiddleware, config=ConsentConfig(...))``.
     ``clock`` (seconds since the epoch) is for tests.
+
+    ``__call__`` below is the definition. With the compiled extension a call
+    runs its common case in C (a page or any other response of the app: the
+    consent state set, the send wrapped when the response may be HTML) and
+    returns the app's own awaitable, without a coroutine of the middleware's;
+    the package's endpoints, and anything of an unusual type, are answered by
+    the definition itself. A subclass that overrides ``__call__`` is called
+    through its override.
     """
 
     def __init__(self, app: ASGIApp, *, config: ConsentConfig, clock: Clock = time.time) -> None:
@@ -51,6 +99,11 @@ class ConsentMiddleware:
         self._prefix = config.prefix
         self._owned_prefix = config.prefix + "/"
         self._excludes = bool(config.exclude_paths)
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__call__" not in cls.__dict__:
+            _fasten_call(cls)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -221,30 +274,16 @@ class _PyResponder:
         raise NotImplementedError
 
 
-def _load_responder() -> tuple[
-    type[_PyResponder],
-    Callable[[_Headers], tuple[bytes | None, bytes | None, bytes | None]],
-]:
-    """The compiled send wrapper when built and allowed, else its definition here."""
-    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
-        try:
-            from mypharm_consent import _responder
-        except ImportError:
-            logger.debug("mypharm_consent._responder is not built: send wrapper in Python")
-        else:
-            read = partial(_responder.request_headers, read_request_headers)
-            return _responder.Responder, read  # type: ignore[return-value]
-    return _PyResponder, read_request_headers
-
-
-if TYPE_CHECKING:
+if TYPE_CHECKING or _compiled is None:
     _Responder = _PyResponder
     _read_headers = read_request_headers
 else:
-    _Responder, _read_headers = _load_responder()
-#: Whether the middleware's send wrapper runs compiled (``mypharm_consent._responder``)
-#: in this process; it behaves as :class:`_PyResponder` does.
-SPEEDUPS = _Responder is not _PyResponder
+    _Responder = _compiled.Responder
+    _read_headers = partial(_compiled.request_headers, read_request_headers)
+#: Whether the middleware runs compiled (``mypharm_consent._responder``) in this
+#: process: its dispatch (see :class:`ConsentMiddleware`) and its send wrapper, which
+#: behaves as :class:`_PyResponder` does.
+SPEEDUPS = _compiled is not None
 
 
 class _HTMLResponder(_Responder):
@@ -253,7 +292,14 @@ class _HTMLResponder(_Responder):
     __slots__ = ()
 
     async def _held(self, message: Message) -> None:
-        """A message after the start of an HTML response held back."""
+        """A message after the start of an HTML response held back.
+
+        The definition. The compiled responder answers the usual case itself
+        (the page whole in one ``bytes`` message within ``html_size_cap``:
+        the same call of :meth:`ConsentEngine.rewrite_page` with the values
+        :func:`_page_values` gives, the same two messages sent, or the same
+        :meth:`_give_up`) and hands every other message to this method.
+        """
         start = self.start
         assert start is not None
         if message["type"] != "http.response.body":
@@ -324,6 +370,10 @@ class _Done:
 
 
 _DONE = _Done()
+
+if _compiled is not None:
+    _compiled.configure(_HTMLResponder, _SUBRESOURCE_DESTINATIONS)
+    _fasten_call(ConsentMiddleware)
 
 
 def _page_values(parts: _RequestParts) -> tuple[str, str | None, str | None, str | None]:

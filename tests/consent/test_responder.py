@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from typing import Any
 
 import pytest
@@ -300,6 +301,7 @@ app.add_middleware(ConsentMiddleware, config=gating_config(consent_mode=False))
 client = TestClient(app)
 body = client.get("/").text
 print(asgi.SPEEDUPS, asgi._HTMLResponder.__mro__[1].__name__,
+      asgi.ConsentMiddleware.__mro__[1].__name__,
       'type="text/plain"' in body, "mypharm-consent-banner" in body,
       client.get("/api").json() == {{"consent": False}})
 """
@@ -321,5 +323,445 @@ def test_without_the_extension_the_middleware_runs_in_python(
     prelude: str, environment: dict[str, str], logged: str
 ) -> None:
     stdout, stderr = run_with_debug_log(_FALLBACK.format(prelude=prelude), environment)
-    assert stdout.split() == ["False", "_PyResponder", "True", "True", "True"]
+    assert stdout.split() == ["False", "_PyResponder", "_PyFront", "True", "True", "True"]
     assert logged in stderr
+
+
+# -- the compiled dispatch (``_responder.Front``) against ``ConsentMiddleware.__call__`` --
+
+_DISPATCH_CONFIG = gating_config(consent_mode=False, exclude_paths=("/excluded",))
+_GRANTED = ENGINE.cookie.encode("a" * 22, frozenset({"necessary", "analytics"}))
+_JSON_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"application/json")],
+}
+_HTML_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/html; charset=utf-8")],
+}
+_MISSING = object()
+_REQUEST_HEADERS = st.lists(
+    st.sampled_from(
+        [
+            (b"host", b"example.org"),
+            (b"cookie", f"mypharm_consent={_GRANTED}".encode()),
+            (b"cookie", b"other=1"),
+            (b"cookie", b"mypharm_consent=forged"),
+            (b"sec-gpc", b"1"),
+            (b"sec-gpc", b" 1 "),
+            (b"sec-fetch-dest", b"image"),
+            (b"sec-fetch-dest", b"document"),
+            (b"sec-fetch-dest", b"script"),
+            (b"accept-language", b"en"),
+            (b"Cookie", b"mypharm_consent=x"),
+        ]
+    ),
+    max_size=4,
+)
+SCOPES = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(["http", "http", "websocket", "lifespan", "HTTP", b"http"]),
+        "method": st.sampled_from(["GET", "GET", "get", "HEAD", "head", "POST", "Dé", 5]),
+        "path": st.sampled_from(
+            [
+                "/page",
+                "/page",
+                "/_consent",
+                "/_consent/preferences",
+                "/_consent/static/consent.css",
+                "/_consentx",
+                "/excluded",
+                "/excluded/below",
+                "/excludedx",
+                b"/page",
+            ]
+        ),
+        "headers": _REQUEST_HEADERS
+        | _REQUEST_HEADERS.map(tuple)
+        | st.just([[b"cookie", b"a=b"]])
+        | st.just([(b"cookie", "text")]),
+        "raw_path": st.sampled_from([b"/raw", None]),
+        "query_string": st.sampled_from([b"", b"q=1"]),
+        "state": st.sampled_from([{}, {"other": 1}]),
+    }
+).map(lambda scope: {key: value for key, value in scope.items() if value is not _MISSING})
+
+
+def _inner(answer: list[dict[str, Any]], seen: list[object]) -> Any:
+    """An app that records what it is given and sends ``answer`` through the send it gets."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope.get("state", {}).get("consent"))
+        for message in answer:
+            await send(dict(message))
+
+    return app
+
+
+def _through(
+    scope: dict[str, Any], answer: list[dict[str, Any]], *, compiled: bool
+) -> list[object]:
+    """What a middleware sends, leaves in the scope and raises for one request."""
+    seen: list[object] = []
+    middleware = asgi.ConsentMiddleware(_inner(answer, seen), config=_DISPATCH_CONFIG)
+    sent: list[object] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def go() -> None:
+        try:
+            if compiled:
+                await middleware(scope, receive, send)
+            else:
+                await asgi.ConsentMiddleware.__call__(middleware, scope, receive, send)
+        except Exception as exc:
+            sent.append(("raised", type(exc).__name__, str(exc)))
+
+    asyncio.run(go())
+    return [*map(_without_token, sent), ("app saw", seen), ("scope", scope.get("state"))]
+
+
+def _without_token(message: object) -> object:
+    """``message`` with the banner form's token (new in every page) left out."""
+    if isinstance(message, dict) and isinstance(message.get("body"), bytes):
+        body = re.sub(rb'name="csrf" value="[^"]*"', b'name="csrf"', message["body"])
+        return {**message, "body": body}
+    return message
+
+
+@compiled_only
+@settings(max_examples=600, deadline=None)
+@given(
+    SCOPES,
+    st.sampled_from(["drop type", "drop method", "drop path", "drop headers", "keep"]),
+    st.sampled_from(
+        [
+            [_JSON_START, {"type": "http.response.body", "body": b"{}"}],
+            [_HTML_START, {"type": "http.response.body", "body": _PAGE}],
+            [_HTML_START, {"type": "http.response.body", "body": _PAGE[:20], "more_body": True}],
+        ]
+    ),
+)
+@example(
+    {"type": "http", "method": "GET", "path": "/page", "headers": [], "state": {}},
+    "keep",
+    [_HTML_START, {"type": "http.response.body", "body": _PAGE}],
+)
+def test_the_compiled_dispatch_does_what_the_definition_does(
+    scope: dict[str, Any], drop: str, answer: list[dict[str, Any]]
+) -> None:
+    if drop != "keep":
+        scope.pop(drop.split()[1])
+    compiled = _through(
+        {key: (dict(value) if key == "state" else value) for key, value in scope.items()},
+        answer,
+        compiled=True,
+    )
+    assert compiled == _through(dict(scope), answer, compiled=False)
+
+
+@compiled_only
+def test_the_compiled_dispatch_hands_the_apps_own_awaitable_on() -> None:
+    seen: list[object] = []
+    app = _inner([_JSON_START, {"type": "http.response.body", "body": b"{}"}], seen)
+    middleware = asgi.ConsentMiddleware(app, config=_DISPATCH_CONFIG)
+    scope = {"type": "http", "method": "GET", "path": "/page", "headers": []}
+    sent: list[object] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message["type"])
+
+    awaitable = middleware(scope, None, send)
+    # No coroutine of the middleware's: the app's own, already given the consent state.
+    assert awaitable.cr_code is app.__code__
+    assert scope["state"]["consent"] is middleware.engine.first_visit
+    asyncio.run(_awaits(awaitable))
+    assert sent == ["http.response.start", "http.response.body"]
+    assert seen == [middleware.engine.first_visit]
+    # The package's own endpoints are answered by the definition, a coroutine of its own.
+    own = middleware({"type": "http", "method": "GET", "path": "/_consent/x"}, None, send)
+    assert own.cr_code is asgi.ConsentMiddleware.__call__.__code__
+    own.close()
+
+
+@compiled_only
+def test_servers_see_an_asgi3_app_whose_calls_go_through_the_compiled_slot() -> None:
+    import inspect
+
+    import uvicorn
+
+    middleware = asgi.ConsentMiddleware(_inner([], []), config=_DISPATCH_CONFIG)
+    assert isinstance(middleware, _responder.Front)
+    assert inspect.iscoroutinefunction(asgi.ConsentMiddleware.__call__)
+    assert inspect.iscoroutinefunction(middleware.__call__)
+    assert asyncio.iscoroutinefunction(middleware.__call__)
+    config = uvicorn.Config(middleware)
+    config.load()
+    assert config.interface == "asgi3"
+    lifespan = middleware({"type": "lifespan"}, None, None)
+    assert lifespan.cr_code is not asgi.ConsentMiddleware.__call__.__code__
+    lifespan.close()
+
+
+@compiled_only
+def test_a_subclass_is_dispatched_in_c_unless_it_defines_call() -> None:
+    seen: list[object] = []
+    scope = {"type": "http", "method": "GET", "path": "/page", "headers": []}
+
+    class Plain(asgi.ConsentMiddleware):
+        pass
+
+    class Own(asgi.ConsentMiddleware):
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            seen.append("own")
+            await super().__call__(scope, receive, send)
+
+    app = _inner([], seen)
+    plain = Plain(app, config=_DISPATCH_CONFIG)(dict(scope), None, None)
+    assert plain.cr_code is app.__code__
+    asyncio.run(_awaits(plain))
+    own = Own(app, config=_DISPATCH_CONFIG)(dict(scope), None, None)
+    assert own.cr_code is Own.__call__.__code__
+    asyncio.run(_awaits(own))
+    # A __call__ given later is the one called.
+    calls: list[str] = []
+
+    def later(self: Any, scope: Any, receive: Any, send: Any) -> Any:
+        calls.append("later")
+        return asgi.ConsentMiddleware.__call__(self, scope, receive, send)
+
+    Plain.__call__ = later  # type: ignore[method-assign]
+    asyncio.run(_awaits(Plain(app, config=_DISPATCH_CONFIG)(dict(scope), None, None)))
+    assert calls == ["later"]
+    # The app saw the consent state in each of the three requests, and Own's __call__ ran once.
+    assert seen.count("own") == 1
+    assert [type(s).__name__ for s in seen if s != "own"] == ["ConsentState"] * 3
+
+
+@compiled_only
+def test_a_failure_before_the_app_is_raised_where_the_definition_raises_it() -> None:
+    calls: list[str] = []
+
+    class Failing(ConsentEngine):
+        def state_from(self, cookie_header: str | None, sec_gpc: str | None) -> Any:
+            calls.append("state_from")
+            raise ValueError("no state")
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        calls.append("app")
+
+    middleware = asgi.ConsentMiddleware(app, config=_DISPATCH_CONFIG)
+    middleware.engine = Failing(_DISPATCH_CONFIG)
+    scope = {"type": "http", "method": "GET", "path": "/page", "headers": [(b"cookie", b"a=b")]}
+    # Not raised by the call: by the definition's coroutine, once awaited.
+    awaitable = middleware(scope, None, None)
+    assert awaitable.cr_code is asgi.ConsentMiddleware.__call__.__code__
+    with pytest.raises(ValueError, match="no state"):
+        asyncio.run(_awaits(awaitable))
+    assert calls == ["state_from", "state_from"]
+
+
+@compiled_only
+def test_an_app_that_raises_when_called_is_called_once() -> None:
+    calls: list[object] = []
+
+    def app(scope: Any, receive: Any, send: Any) -> Any:
+        calls.append(scope["path"])
+        raise RuntimeError("not an ASGI app")
+
+    middleware = asgi.ConsentMiddleware(app, config=_DISPATCH_CONFIG)
+    with pytest.raises(RuntimeError, match="not an ASGI app"):
+        middleware({"type": "http", "method": "GET", "path": "/page", "headers": []}, None, None)
+    assert calls == ["/page"]
+
+
+@compiled_only
+def test_the_dispatchs_fields_are_the_middlewares_attributes() -> None:
+    seen: list[object] = []
+    first, second = _inner([], seen), _inner([], ["second"])
+    middleware = asgi.ConsentMiddleware(first, config=_DISPATCH_CONFIG)
+    assert middleware.app is first
+    assert middleware._prefix == "/_consent"
+    assert middleware._owned_prefix == "/_consent/"
+    assert middleware._excludes is True
+    middleware.app = second
+    scope = {"type": "http", "method": "GET", "path": "/page", "headers": []}
+    to_second = middleware(dict(scope), None, None)
+    assert to_second.cr_code is second.__code__
+    to_second.close()
+    middleware._excludes = 0  # type: ignore[assignment]
+    assert middleware._excludes is False
+    del middleware.app
+    awaitable = middleware(dict(scope), None, None)
+    with pytest.raises(AttributeError):
+        asyncio.run(_awaits(awaitable))
+    with pytest.raises(AttributeError):
+        del middleware._excludes
+    # Anything but three positional arguments goes to the definition.
+    middleware.app = first
+    by_keyword = middleware(scope, None, send=None)
+    assert by_keyword.cr_code is asgi.ConsentMiddleware.__call__.__code__
+    by_keyword.close()
+    with pytest.raises(TypeError):
+        middleware(scope)
+    with pytest.raises(TypeError, match="not callable"):
+        _responder.Front()({}, None, None)
+    with pytest.raises(TypeError):
+        _responder.fasten_call(_responder.Front)
+    with pytest.raises(TypeError):
+        _responder.fasten_call(int)
+    with pytest.raises(TypeError):
+        _responder.configure(int, frozenset())
+    with pytest.raises(TypeError):
+        _responder.configure(asgi._HTMLResponder, {b"image"})
+
+
+# -- a page sent whole, rewritten by the compiled responder -----------------------------------
+
+_CAP = 1024
+
+
+class _RecordingEngine(ConsentEngine):
+    """An engine that records what ``rewrite_page`` is given and answers ``answer``."""
+
+    def __init__(self, answer: object) -> None:
+        super().__init__(gating_config(consent_mode=False, html_size_cap=_CAP))
+        self.answer = answer
+        self.calls: list[object] = []
+
+    def rewrite_page(self, state: Any, headers: Any, body: bytes, **values: Any) -> Any:  # type: ignore[override]
+        self.calls.append((state, headers, body, values))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+_PARTS = st.tuples(
+    st.just("GET"),
+    st.sampled_from(["/", "/p", "/é"]),
+    st.sampled_from([None, b"", b"/raw", b"/r\xe9"]),
+    st.sampled_from([b"", b"a=1", b"\xff"]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [b"cookie", b"accept-language", b"host", b"Cookie", b"hostx", b"x", b"cookie "]
+            ),
+            st.sampled_from([b"a=1", b"fr, en;q=0.5", b"example.org", b"\xe9", b"", b" x "]),
+        ),
+        max_size=5,
+    )
+    | st.just([[b"cookie", b"a=1"]])
+    | st.just(({b"host": b"x"},)),
+)
+_ANSWERS = st.sampled_from(
+    [
+        None,
+        ([(b"content-type", b"text/html")], b"<p>new</p>"),
+        [[(b"x", b"1")], b"listed"],
+        (1, 2, 3),
+        RuntimeError("engine failed"),
+    ]
+)
+_BODIES = st.sampled_from(
+    [
+        {"type": "http.response.body", "body": b"<p>" + b"x" * 20 + b"</p>"},
+        {"type": "http.response.body", "body": b"y" * _CAP, "more_body": False},
+        {"type": "http.response.body", "body": b"z" * (_CAP + 1)},
+        {"type": "http.response.body", "body": b"<p>a</p>", "more_body": 0},
+        {"type": "http.response.body", "body": bytearray(b"<p>b</p>")},
+        {"type": "http.response.body"},
+        {"type": "http.response.trailers", "headers": []},
+    ]
+)
+
+
+def _page_run(
+    responder_class: type[Any], parts: Any, answer: object, messages: list[dict[str, Any]]
+) -> list[object]:
+    engine = _RecordingEngine(answer)
+    sent: list[object] = []
+
+    async def downstream(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def go() -> None:
+        responder = responder_class(engine, parts, NOTHING, downstream)
+        for message in messages:
+            try:
+                await responder.send(dict(message))
+            except Exception as exc:
+                sent.append(("raised", type(exc).__name__))
+        sent.append(("size", responder.size, "passing", responder.passing))
+
+    asyncio.run(go())
+    return [*sent, ("rewrite_page given", engine.calls)]
+
+
+@compiled_only
+@settings(max_examples=800, deadline=None)
+@given(_PARTS, _ANSWERS, st.lists(_BODIES, min_size=1, max_size=2))
+@example(
+    ("GET", "/p", b"/raw", b"a=1", [(b"cookie", b"a=1"), (b"cookie", b"b=2"), (b"host", b"h")]),
+    ([(b"content-type", b"text/html")], b"<p>new</p>"),
+    [{"type": "http.response.body", "body": b"<p>page</p>"}],
+)
+def test_a_whole_page_is_rewritten_as_the_definition_rewrites_it(
+    parts: Any, answer: object, bodies: list[dict[str, Any]]
+) -> None:
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/html")],
+    }
+    messages = [start, *bodies]
+    compiled = _page_run(asgi._HTMLResponder, parts, answer, messages)
+    assert compiled == _page_run(_PyHTMLResponder, parts, answer, messages)
+
+
+@compiled_only
+def test_the_compiled_responder_answers_a_whole_page_with_a_page_answer() -> None:
+    engine = _RecordingEngine(([(b"content-length", b"10")], b"<p>new</p>"))
+    sent: list[object] = []
+
+    async def downstream(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    parts = ("GET", "/p", b"/p%C3%A9", b"q=1", [(b"cookie", b"a=1"), (b"accept-language", b"en")])
+    responder = asgi._HTMLResponder(engine, parts, NOTHING, downstream)
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"text/html")],
+    }
+    assert responder(start) is _responder.DONE
+    answer = responder({"type": "http.response.body", "body": b"<p>old</p>"})
+    assert isinstance(answer, _responder.PageAnswer)
+    assert sent == []
+    asyncio.run(_awaits(answer))
+    assert sent == [
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]},
+        {"type": "http.response.body", "body": b"<p>new</p>", "more_body": False},
+    ]
+    assert engine.calls == [
+        (
+            NOTHING,
+            start["headers"],
+            b"<p>old</p>",
+            {
+                "target": "/p%C3%A9?q=1",
+                "accept_language": "en",
+                "cookie_header": "a=1",
+                "host": None,
+            },
+        )
+    ]
+    with pytest.raises(TypeError, match="exactly one message"):
+        responder()
+    with pytest.raises(TypeError, match="exactly one message"):
+        responder(start, message=start)
