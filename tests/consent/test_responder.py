@@ -184,7 +184,16 @@ MESSAGES = st.lists(
 )
 
 
-def _run(responder_class: type[Any], messages: list[dict[str, Any]]) -> list[object]:
+_PARTS_SENT = ("GET", "/", b"/", b"", [(b"host", b"example.org")])
+
+
+def _run(
+    responder_class: type[Any],
+    messages: list[dict[str, Any]],
+    *,
+    engine: ConsentEngine = ENGINE,
+    parts: Any = _PARTS_SENT,
+) -> list[object]:
     """What reaches the server through a fresh responder, and how each send ended."""
     sent: list[object] = []
 
@@ -192,14 +201,22 @@ def _run(responder_class: type[Any], messages: list[dict[str, Any]]) -> list[obj
         sent.append(message)
 
     async def go() -> None:
-        parts = ("GET", "/", b"/", b"", [(b"host", b"example.org")])
-        responder = responder_class(ENGINE, parts, NOTHING, downstream)
+        responder = responder_class(engine, parts, NOTHING, downstream)
         for message in messages:
             try:
                 await responder.send(dict(message))
             except Exception as exc:
                 sent.append(("raised", type(exc).__name__))
-        sent.append(("passing", responder.passing, "held", responder.start is not None))
+        sent.append(
+            (
+                "passing",
+                responder.passing,
+                "held",
+                responder.start is not None,
+                "size",  # bytes of body held (set once a response is held)
+                responder.size if responder.start is not None else None,
+            )
+        )
 
     asyncio.run(go())
     return sent
@@ -250,7 +267,7 @@ def test_an_html_page_is_held_and_rewritten_through_the_compiled_responder() -> 
     assert (b"content-length", b"%d" % len(second["body"])) in first["headers"]
     assert b'type="text/plain"' in second["body"]
     assert b"mypharm-consent-banner" in second["body"]
-    assert sent[2] == ("passing", False, "held", True)
+    assert sent[2] == ("passing", False, "held", True, "size", len(_PAGE))
 
 
 @compiled_only
@@ -684,22 +701,9 @@ _BODIES = st.sampled_from(
 def _page_run(
     responder_class: type[Any], parts: Any, answer: object, messages: list[dict[str, Any]]
 ) -> list[object]:
+    """:func:`_run` through an engine answering ``answer``, and what the engine was given."""
     engine = _RecordingEngine(answer)
-    sent: list[object] = []
-
-    async def downstream(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    async def go() -> None:
-        responder = responder_class(engine, parts, NOTHING, downstream)
-        for message in messages:
-            try:
-                await responder.send(dict(message))
-            except Exception as exc:
-                sent.append(("raised", type(exc).__name__))
-        sent.append(("size", responder.size, "passing", responder.passing))
-
-    asyncio.run(go())
+    sent = _run(responder_class, messages, engine=engine, parts=parts)
     return [*sent, ("rewrite_page given", engine.calls)]
 
 
