@@ -35,6 +35,7 @@ __all__ = [
     "Clock",
     "ConsentCookie",
     "CookiePayload",
+    "VerifiedCookie",
     "cookie_values",
     "new_consent_id",
 ]
@@ -105,10 +106,12 @@ class CookiePayload:
 
 
 @dataclass(frozen=True, slots=True)
-class _Verified:
+class VerifiedCookie:
     """A cookie value whose signature and shape are genuine (its age is checked apart)."""
 
+    #: What the value says.
     payload: CookiePayload
+    #: When it was signed (seconds since the epoch).
     timestamp: int
     #: The decided states without and with Global Privacy Control, when the
     #: cookie's revision is the configuration's; ``None`` otherwise.
@@ -167,7 +170,7 @@ class ConsentCookie:
         verified = self._fresh(value)
         return verified.payload if verified is not None else None
 
-    def _fresh(self, value: str) -> _Verified | None:
+    def _fresh(self, value: str) -> VerifiedCookie | None:
         if not value or len(value) > _MAX_VALUE_CHARS or not value.isascii():
             return None
         verified = self._verified(value)
@@ -180,7 +183,7 @@ class ConsentCookie:
             return None
         return verified
 
-    def _verify(self, value: str) -> _Verified | None:
+    def _verify(self, value: str) -> VerifiedCookie | None:
         """Signature and shape check, independent of the time (so it can be cached)."""
         try:
             raw, timestamp = self._signer.unsign(value, return_timestamp=True)
@@ -202,12 +205,12 @@ class ConsentCookie:
             decided_at=decided_at,
         )
         if found.revision != self.config.policy_revision:
-            return _Verified(found, int(decided_at.timestamp()), None)
+            return VerifiedCookie(found, int(decided_at.timestamp()), None)
         states = (
             ConsentState(True, granted, consent_id, found.revision, decided_at, gpc=False),
             ConsentState(True, granted, consent_id, found.revision, decided_at, gpc=True),
         )
-        return _Verified(found, int(decided_at.timestamp()), states)
+        return VerifiedCookie(found, int(decided_at.timestamp()), states)
 
     def read(self, cookie_header: str | None) -> CookiePayload | None:
         """The first genuine consent cookie in a ``Cookie`` header, any revision."""
@@ -247,9 +250,31 @@ class ConsentCookie:
 
         The first genuine, current value decides; none means undecided.
         """
-        for value in values:
-            verified = self._fresh(value)
-            if verified is not None and verified.states is not None:
+        return self.state_among(self.current_values(values), gpc=gpc)
+
+    def current_values(self, values: Iterable[str]) -> tuple[VerifiedCookie, ...]:
+        """The genuine values of the current policy among ``values``, in order.
+
+        What does not depend on the time, so that it can be remembered: which
+        of them still counts (its age) is :meth:`state_among`'s to say.
+        """
+        return tuple(
+            verified
+            for value in values
+            if value and len(value) <= _MAX_VALUE_CHARS and value.isascii()
+            for verified in (self._verified(value),)
+            if verified is not None and verified.states is not None
+        )
+
+    def state_among(
+        self, current: tuple[VerifiedCookie, ...], *, gpc: bool = False
+    ) -> ConsentState:
+        """The state of the first of :meth:`current_values` still within its age, if any."""
+        now = int(self.clock())
+        for verified in current:
+            age = now - verified.timestamp
+            if 0 <= age <= self.max_age:
+                assert verified.states is not None
                 return verified.states[gpc]
         return _UNDECIDED[gpc]
 

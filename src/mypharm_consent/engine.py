@@ -47,6 +47,7 @@ from mypharm_consent.cookie import (
     Clock,
     ConsentCookie,
     CookiePayload,
+    VerifiedCookie,
     cookie_values,
     new_consent_id,
 )
@@ -205,6 +206,9 @@ class ConsentEngine:
         # A returning visitor sends the same Cookie header page after page: what it
         # says (the consent cookie's values, the cookie names) is read once.
         self._cookie_reading = lru_cache(maxsize=1024)(self._read_cookie_header)
+        # And which of its values are genuine: a returning visitor's state is then one
+        # look-up and an age check.
+        self._current_cookies = lru_cache(maxsize=1024)(self._current_in)
         self._decide_path = f"{config.prefix}/decide"
         self._preferences_path = f"{config.prefix}/preferences"
         self._static_prefix = f"{config.prefix}/static/"
@@ -242,9 +246,17 @@ class ConsentEngine:
         gpc = self.config.honor_gpc and sec_gpc is not None and sec_gpc.strip() == "1"
         if not cookie_header:
             return self._undecided[gpc]
-        # The values are remembered by header, not the state: a cookie's age
+        # The genuine values are remembered by header, not the state: a cookie's age
         # (and so whether it still counts) is checked on every request.
-        return self.cookie.state_of(self._cookie_says(cookie_header)[0], gpc=gpc)
+        if len(cookie_header) <= _MAX_REMEMBERED_COOKIE_CHARS:
+            current = self._current_cookies(cookie_header)
+        else:
+            current = self._current_in(cookie_header)
+        return self.cookie.state_among(current, gpc=gpc)
+
+    def _current_in(self, cookie_header: str) -> tuple[VerifiedCookie, ...]:
+        """The genuine consent cookie values of the current policy in ``cookie_header``."""
+        return self.cookie.current_values(self._cookie_says(cookie_header)[0])
 
     def _cookie_says(self, cookie_header: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The consent cookie's values in ``cookie_header`` and its distinct cookie names."""

@@ -466,18 +466,44 @@ _COOKIE_PIECES = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(_COOKIE_PIECES | st.text(max_size=30), max_size=8), st.sampled_from([None, "1"]))
+_CLOCK_START = 1_800_000_000.0
+_MAX_AGE = make_config().consent_max_age.total_seconds()
+
+
+def _signed(at: float, revision: int, consent_id: str, granted: set[str]) -> str:
+    """A genuine consent cookie value signed at ``at`` under policy ``revision``."""
+    cookie = ConsentCookie(make_config(policy_revision=revision), clock=FakeClock(at))
+    return cookie.encode(consent_id, frozenset(granted))
+
+
+_VALUES = [
+    _signed(_CLOCK_START, 1, "D" * 22, {"necessary", "analytics"}),
+    _signed(_CLOCK_START - _MAX_AGE + 50, 1, "E" * 22, {"necessary", "marketing"}),
+    _signed(_CLOCK_START + 100, 1, "F" * 22, {"necessary"}),
+    _signed(_CLOCK_START, 2, "G" * 22, {"necessary", "analytics"}),
+]
+_MORE_PIECES = st.sampled_from([f"mypharm_consent={value}" for value in _VALUES])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(_COOKIE_PIECES | _MORE_PIECES | st.text(max_size=30), max_size=8),
+    st.sampled_from([None, "1"]),
+    st.lists(st.sampled_from([0, 60, 120, 3600]), min_size=1, max_size=3),
+)
 def test_a_remembered_cookie_header_reads_as_a_first_reading(
-    pieces: list[str], gpc: str | None
+    pieces: list[str], gpc: str | None, steps: list[int]
 ) -> None:
     header = "; ".join(pieces)
-    clock = FakeClock()
+    clock = FakeClock(_CLOCK_START)
     engine = ConsentEngine(make_config(), clock=clock)
     reference = ConsentCookie(make_config(), clock=clock)
-    expected_state = reference.read_state(header, gpc=gpc == "1")
     expected_names = tuple(request_cookie_names(header))
-    for _ in range(2):  # a first reading, then what the engine remembered
+    # A first reading, then what the engine remembered, as the clock moves on: the
+    # state is that of the first genuine, unexpired cookie of the current policy.
+    for step in [0, 0, *steps]:
+        clock.advance(step)
+        expected_state = reference.state(reference.read(header), gpc=gpc == "1")
         assert engine.state_from(header, gpc) == expected_state
         if header:
             assert engine._cookie_says(header)[1] == expected_names
@@ -492,11 +518,11 @@ def test_a_remembered_cookie_still_expires() -> None:
     engine = ConsentEngine(config, clock=clock)
     header = f"_ga=1; mypharm_consent={value}"
     assert engine.state_from(header, None).decided
-    assert engine._cookie_reading.cache_info().currsize == 1
+    assert engine._current_cookies.cache_info().currsize == 1
     clock.advance(config.consent_max_age.total_seconds() + 1)
     # Same header, same remembered values: the age is checked again.
     assert not engine.state_from(header, None).decided
-    assert engine._cookie_reading.cache_info().hits >= 1
+    assert engine._current_cookies.cache_info().hits >= 1
 
 
 def test_long_cookie_headers_are_read_but_not_remembered() -> None:
@@ -511,4 +537,5 @@ def test_long_cookie_headers_are_read_but_not_remembered() -> None:
     assert state.decided
     assert "marketing" in state.granted
     assert engine._cookie_reading.cache_info().currsize == 0
+    assert engine._current_cookies.cache_info().currsize == 0
     assert engine._cookie_says(header)[1] == ("x", "mypharm_consent")
