@@ -21,7 +21,7 @@ the machine. Routes:
 
     .venv/bin/python benchmarks/bench_gating.py [--rounds 7] [--seconds 2]
         [--route /tagged ...] [--against bare|passthrough] [--server granian]
-        [--in-process] [--paired]
+        [--in-process] [--paired [--returning]]
 
 After the table come the ratios of each round, sorted, which show how much
 they spread. ``--against bare`` serves the bare site twice: the ratios it prints are how
@@ -35,6 +35,9 @@ same time (``wrk -c32`` each, keep-alive, on the other processors). The busy ser
 share the core and whatever slows the machine slows both in the same
 seconds, so the ratio of their rates is the ratio of their costs per
 request, with far less noise than runs one after the other.
+``--returning`` (with ``--paired``) sends a genuine consent cookie with every
+request (analytics granted, next to another cookie): a returning visitor,
+whose state is read from the cookie rather than a first visit's.
 """
 
 from __future__ import annotations
@@ -226,7 +229,15 @@ def main() -> None:
         action="store_true",
         help="serve both at the same time on one shared core, and load both at once",
     )
+    parser.add_argument(
+        "--returning",
+        action="store_true",
+        help="with --paired: every request carries a genuine consent cookie (analytics"
+        " granted) and another cookie, as a returning visitor's do",
+    )
     args = parser.parse_args()
+    if args.returning and not args.paired:
+        parser.error("--returning needs --paired")
     if args.in_process:
         _print_gating_share()
         return
@@ -249,6 +260,7 @@ def main() -> None:
                 rounds=args.rounds,
                 seconds=args.seconds,
                 cwd=ROOT,
+                headers=[_returning_cookie()] if args.returning else [],
             ):
                 runs[0][route].append(first)
                 runs[1][route].append(second)
@@ -264,7 +276,8 @@ def main() -> None:
         "passthrough": "with a pass-through middleware",
     }[args.against]
     how = "at the same time, on one shared core" if args.paired else "one after the other"
-    print(f"Server: {args.server}; the two served {how}.")
+    who = "a returning visitor (consent cookie)" if args.returning else "a first visit (no cookie)"
+    print(f"Server: {args.server}; the two served {how}; every request from {who}.")
     print()
     print(
         f"| route | bare Starlette (req/s) | {second} (req/s) | ratio"
@@ -292,6 +305,17 @@ def main() -> None:
     if args.against == "consent":
         print()
         _print_gating_share()
+
+
+def _returning_cookie() -> str:
+    """A ``Cookie`` header line with a consent cookie the benchmark's site accepts."""
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.gating_apps import CONFIG
+
+    from mypharm_consent.engine import ConsentEngine
+
+    value = ConsentEngine(CONFIG).cookie.encode("b" * 22, frozenset({"analytics"}))
+    return f"Cookie: _ga=GA1.2.3.4; mypharm_consent={value}"
 
 
 def _print_gating_share() -> None:

@@ -37,6 +37,8 @@ static PyObject *str_consent, *str_path, *str_method, *str_is_excluded, *str_raw
 static PyObject *str_query_string, *str_send, *str_http, *str_head;
 static PyObject *str_body_type, *str_body, *str_more_body, *str_config, *str_html_size_cap;
 static PyObject *str_rewrite_page, *str_give_up, *page_keywords;
+static PyObject *str_current_cookies, *str_cookie, *str_clock, *str_max_age, *str_timestamp;
+static PyObject *str_states;
 static PyObject *done, *empty_tuple, *empty_bytes;
 
 /* -- an awaitable that is already complete ------------------------------------------ */
@@ -562,6 +564,9 @@ static PyObject *responder_type, *subresources;
  * __call__ and send are Responder's): then a responder is made here without the calls, and
  * handed to the app as its own send. */
 static int responder_plain;
+/* Cookie headers up to this long have their genuine values remembered by the engine
+ * (engine._MAX_REMEMBERED_COOKIE_CHARS). */
+static Py_ssize_t remembered_chars;
 
 /* Whether `text` is exactly the str `expected` (interned; ASCII): servers hand over the
  * same interned constants, which are told by identity. */
@@ -857,11 +862,112 @@ static PyObject *upper(PyObject *method) {
 }
 
 
+/* `name` of `object` as a C integer, or -1 with *failed set (an exception, or none when
+ * it is not an int in range: the definition judges). */
+static long long integer_of(PyObject *object, PyObject *name, int *failed) {
+    PyObject *value = PyObject_GetAttr(object, name);
+    long long result = -1;
+    if (value != NULL && PyLong_CheckExact(value)) {
+        int overflow = 0;
+        result = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (overflow) {
+            result = -1;
+            *failed = 1;
+        }
+    } else {
+        *failed = 1;
+    }
+    Py_XDECREF(value);
+    if (result == -1 && PyErr_Occurred()) {
+        *failed = 1;
+    }
+    return result;
+}
+
+/* A returning visitor's state, as ConsentEngine.state_from gives it for a Cookie header
+ * without Sec-GPC, without its Python frames: the genuine values the engine remembers for
+ * the header (engine._current_cookies) and the first of them within its age
+ * (ConsentCookie.state_among), or the first visit's state when none is. NULL without an
+ * exception when the header is too long to be remembered or anything is of an unusual
+ * type: engine.state_from answers. */
+static PyObject *remembered_state(PyObject *engine, PyObject *cookie) {
+    Py_ssize_t size = PyBytes_GET_SIZE(cookie);
+    if (size == 0) {
+        return PyObject_GetAttr(engine, str_first_visit);
+    }
+    if (size > remembered_chars) {
+        return NULL;
+    }
+    PyObject *text = latin1(cookie);
+    if (text == NULL) {
+        return NULL;
+    }
+    PyObject *current = PyObject_CallMethodOneArg(engine, str_current_cookies, text);
+    Py_DECREF(text);
+    if (current == NULL) {
+        return NULL;
+    }
+    PyObject *verifier = PyTuple_CheckExact(current) ? PyObject_GetAttr(engine, str_cookie) : NULL;
+    PyObject *clock = verifier != NULL ? PyObject_GetAttr(verifier, str_clock) : NULL;
+    PyObject *state = NULL;
+    int failed = clock == NULL;
+    long long max_age = failed ? -1 : integer_of(verifier, str_max_age, &failed);
+    PyObject *moment = failed ? NULL : PyObject_CallNoArgs(clock);
+    PyObject *now_value = moment != NULL ? PyNumber_Long(moment) : NULL;
+    long long now = -1;
+    if (now_value != NULL && PyLong_CheckExact(now_value)) {
+        int overflow = 0;
+        now = PyLong_AsLongLongAndOverflow(now_value, &overflow);
+        failed = overflow || (now == -1 && PyErr_Occurred());
+    } else {
+        failed = 1;
+    }
+    for (Py_ssize_t i = 0; !failed && state == NULL && i < PyTuple_GET_SIZE(current); i++) {
+        PyObject *verified = PyTuple_GET_ITEM(current, i);
+        long long timestamp = integer_of(verified, str_timestamp, &failed);
+        if (failed || now - timestamp < 0 || now - timestamp > max_age) {
+            continue;
+        }
+        PyObject *states = PyObject_GetAttr(verified, str_states);
+        if (states != NULL && PyTuple_CheckExact(states) && PyTuple_GET_SIZE(states) == 2) {
+            state = Py_NewRef(PyTuple_GET_ITEM(states, 0));
+        } else {
+            failed = 1;
+        }
+        Py_XDECREF(states);
+    }
+    if (!failed && state == NULL) {
+        state = PyObject_GetAttr(engine, str_first_visit);
+    }
+    Py_DECREF(current);
+    Py_XDECREF(verifier);
+    Py_XDECREF(clock);
+    Py_XDECREF(moment);
+    Py_XDECREF(now_value);
+    if (failed) {
+        Py_CLEAR(state);
+    }
+    return state;
+}
+
 /* The consent state of the request (a new reference): the engine's first visit when neither
- * header is there, else engine.state_from(cookie, gpc). */
+ * header is there, a returning visitor's from what the engine remembers (remembered_state),
+ * else engine.state_from(cookie, gpc). */
 static PyObject *state_of(PyObject *engine, PyObject *cookie, PyObject *gpc) {
     if (cookie == NULL && gpc == NULL) {
         return PyObject_GetAttr(engine, str_first_visit);
+    }
+    if (gpc == NULL) {
+        PyObject *state = remembered_state(engine, cookie);
+        if (state != NULL) {
+            return state;
+        }
+        if (PyErr_Occurred()) {
+            if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+                return NULL;
+            }
+            PyErr_Clear(); /* raised again, if it must be, by engine.state_from below */
+        }
     }
     PyObject *cookie_text = latin1(cookie), *gpc_text = NULL, *state = NULL;
     if (cookie_text != NULL && (gpc_text = latin1(gpc)) != NULL) {
@@ -1217,15 +1323,24 @@ static PyObject *fasten_call(PyObject *module, PyObject *cls) {
 }
 
 PyDoc_STRVAR(configure_doc,
-             "configure(responder, subresources, /)\n--\n\n"
+             "configure(responder, subresources, remembered_chars, /)\n--\n\n"
              "What every Front uses: the type called as ``responder(engine, parts, state,\n"
-             "send)`` for a response that may be rewritten (its ``send`` is the app's), and\n"
-             "the set of ``Sec-Fetch-Dest`` values whose responses pass through.");
+             "send)`` for a response that may be rewritten (its ``send`` is the app's), the\n"
+             "set of ``Sec-Fetch-Dest`` values whose responses pass through, and how long a\n"
+             "``Cookie`` header the engine remembers (``_MAX_REMEMBERED_COOKIE_CHARS``).");
 
 static PyObject *configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 2 || !PyType_Check(args[0]) || !PyFrozenSet_CheckExact(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "configure() takes a type and a frozenset");
+    if (nargs != 3 || !PyType_Check(args[0]) || !PyFrozenSet_CheckExact(args[1]) ||
+        !PyLong_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "configure() takes a type, a frozenset and an int");
+        return NULL;
+    }
+    Py_ssize_t chars = PyLong_AsSsize_t(args[2]);
+    if (chars < 0) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "remembered_chars must not be negative");
+        }
         return NULL;
     }
     PyTypeObject *type = (PyTypeObject *)args[0];
@@ -1247,6 +1362,7 @@ static PyObject *configure(PyObject *module, PyObject *const *args, Py_ssize_t n
                       ((PyMethodDescrObject *)send_method)->d_method == &responder_methods[0];
     Py_XSETREF(responder_type, Py_NewRef(args[0]));
     Py_XSETREF(subresources, Py_NewRef(args[1]));
+    remembered_chars = chars;
     Py_RETURN_NONE;
 }
 
@@ -1307,6 +1423,12 @@ PyMODINIT_FUNC PyInit__responder(void) {
     str_html_size_cap = intern("html_size_cap");
     str_rewrite_page = intern("rewrite_page");
     str_give_up = intern("_give_up");
+    str_current_cookies = intern("_current_cookies");
+    str_cookie = intern("cookie");
+    str_clock = intern("clock");
+    str_max_age = intern("max_age");
+    str_timestamp = intern("timestamp");
+    str_states = intern("states");
     PyObject *target = intern("target"), *accept_language = intern("accept_language");
     PyObject *cookie_header = intern("cookie_header"), *host = intern("host");
     if (target && accept_language && cookie_header && host) {
@@ -1323,7 +1445,8 @@ PyMODINIT_FUNC PyInit__responder(void) {
         !str_state || !str_consent || !str_path || !str_method || !str_is_excluded ||
         !str_raw_path || !str_query_string || !str_send || !str_http || !str_head ||
         !str_body_type || !str_body || !str_more_body || !str_config || !str_html_size_cap ||
-        !str_rewrite_page || !str_give_up || !page_keywords || !empty_tuple || !empty_bytes) {
+        !str_rewrite_page || !str_give_up || !page_keywords || !str_current_cookies ||
+        !str_cookie || !str_clock || !str_max_age || !str_timestamp || !str_states || !empty_tuple || !empty_bytes) {
         return NULL;
     }
     done = PyType_GenericNew(&DoneType, NULL, NULL);

@@ -28,7 +28,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mypharm_consent.config import ConsentConfig
 from mypharm_consent.cookie import Clock
-from mypharm_consent.engine import ConsentEngine, ConsentRequest, ConsentResponse
+from mypharm_consent.engine import (
+    _MAX_REMEMBERED_COOKIE_CHARS,
+    ConsentEngine,
+    ConsentRequest,
+    ConsentResponse,
+)
 from mypharm_consent.state import ConsentState
 
 __all__ = ["SPEEDUPS", "ConsentMiddleware"]
@@ -372,7 +377,7 @@ class _Done:
 _DONE = _Done()
 
 if _compiled is not None:
-    _compiled.configure(_HTMLResponder, _SUBRESOURCE_DESTINATIONS)
+    _compiled.configure(_HTMLResponder, _SUBRESOURCE_DESTINATIONS, _MAX_REMEMBERED_COOKIE_CHARS)
     _fasten_call(ConsentMiddleware)
 
 

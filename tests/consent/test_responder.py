@@ -575,7 +575,8 @@ def test_a_failure_before_the_app_is_raised_where_the_definition_raises_it() -> 
 
     middleware = asgi.ConsentMiddleware(app, config=_DISPATCH_CONFIG)
     middleware.engine = Failing(_DISPATCH_CONFIG)
-    scope = {"type": "http", "method": "GET", "path": "/page", "headers": [(b"cookie", b"a=b")]}
+    headers = [(b"cookie", b"a=b"), (b"sec-gpc", b"1")]
+    scope = {"type": "http", "method": "GET", "path": "/page", "headers": headers}
     # Not raised by the call: by the definition's coroutine, once awaited.
     awaitable = middleware(scope, None, None)
     assert awaitable.cr_code is asgi.ConsentMiddleware.__call__.__code__
@@ -843,3 +844,62 @@ def test_the_compiled_paths_keep_no_memory_from_one_request_to_the_next() -> Non
     # by one kind of request is 32,000 bytes or more in both. A cache refreshed once (the
     # banner's form token changes every minute) grows one half only.
     assert min(first, second) < 16_000, (first, second)
+
+
+# -- a returning visitor's state, read in C from what the engine remembers ------------------
+
+_NOW = 1_800_000_000.0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = _NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _value(at: float, revision: int, consent_id: str, granted: set[str]) -> str:
+    config = gating_config(consent_mode=False, policy_revision=revision)
+    clock = _Clock()
+    clock.now = at
+    return ConsentEngine(config, clock=clock).cookie.encode(consent_id, frozenset(granted))
+
+
+_AGE = int(gating_config().consent_max_age.total_seconds())
+_CONSENT_VALUES = st.sampled_from(
+    [
+        _value(_NOW, 1, "H" * 22, {"analytics"}),
+        _value(_NOW - _AGE + 50, 1, "I" * 22, {"marketing"}),
+        _value(_NOW + 100, 1, "J" * 22, set()),
+        _value(_NOW, 2, "K" * 22, {"analytics"}),
+        "forged.value.sig",
+        "",
+    ]
+).map(lambda value: f"mypharm_consent={value}")
+_OTHER_COOKIES = st.sampled_from(["_ga=GA1.2.3", "sessionid=abc", "x=" + "a" * 2100, "", " "])
+
+
+@compiled_only
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(_CONSENT_VALUES | _OTHER_COOKIES, max_size=5),
+    st.lists(st.sampled_from([0, 60, 120, 3600, _AGE]), min_size=1, max_size=3),
+    st.sampled_from([None, b"1", b"0"]),
+)
+def test_a_returning_visitors_state_is_the_engines(
+    pieces: list[str], steps: list[int], gpc: bytes | None
+) -> None:
+    clock = _Clock()
+    config = gating_config(consent_mode=False)
+    middleware = asgi.ConsentMiddleware(_inner([], []), config=config, clock=clock)
+    reference = ConsentEngine(config, clock=clock)
+    header = "; ".join(pieces).encode("latin-1")
+    headers = [(b"cookie", header)] + ([(b"sec-gpc", gpc)] if gpc is not None else [])
+    for step in [0, 0, *steps]:  # a first reading, then the remembered values as time goes by
+        clock.now += step
+        scope = {"type": "http", "method": "GET", "path": "/p", "headers": headers}
+        awaitable = middleware(scope, None, None)
+        awaitable.close()
+        expected = reference.state_from(header.decode("latin-1"), gpc and gpc.decode())
+        assert scope["state"]["consent"] == expected
