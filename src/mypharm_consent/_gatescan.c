@@ -890,11 +890,663 @@ static PyObject *occurrences(PyObject *module, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* ---- skim(): _Page.skim of gating.py, the quick read of a page ---------- */
+
+/* The tag names _START_TAG knows, in any case; each one's number below. */
+static const word tag_names[] = {
+    WORD("script"), WORD("iframe"), WORD("img"),      WORD("link"),     WORD("video"),
+    WORD("audio"),  WORD("source"), WORD("track"),    WORD("picture"),  WORD("head"),
+    WORD("noscript"), WORD("plaintext"), WORD("style"), WORD("textarea"), WORD("title"),
+    WORD("xmp"),    WORD("noembed"), WORD("noframes"),
+};
+enum {
+    TAG_SCRIPT, TAG_IFRAME, TAG_IMG, TAG_LINK, TAG_VIDEO, TAG_AUDIO, TAG_SOURCE, TAG_TRACK,
+    TAG_PICTURE, TAG_HEAD, TAG_NOSCRIPT, TAG_PLAINTEXT, TAG_FIRST_RAW_TEXT = TAG_PLAINTEXT + 1,
+};
+/* Numbers below this one load something (_URL_ATTRIBUTES). */
+#define TAG_LOADING TAG_HEAD
+#define IS_CONTAINER(tag) ((tag) == TAG_VIDEO || (tag) == TAG_AUDIO || (tag) == TAG_PICTURE)
+
+/* Whether `word` (ASCII, lower case) is spelt at `index` in any case, wholly before `end`. */
+static ALWAYS_INLINE int spelt_folded(const void *data, int kind, Py_ssize_t index,
+                                      Py_ssize_t end, const char *text, Py_ssize_t length) {
+    if (index + length > end) {
+        return 0;
+    }
+    for (Py_ssize_t k = 0; k < length; k++) {
+        if (ascii_lower(at(data, kind, index + k)) != (Py_UCS4)(unsigned char)text[k]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether a delimiter ([\t\n\f\r />]) is at `index`, before `end`. */
+static ALWAYS_INLINE int delimiter_at(const void *data, int kind, Py_ssize_t index,
+                                      Py_ssize_t end) {
+    if (index >= end) {
+        return 0;
+    }
+    Py_UCS4 c = at(data, kind, index);
+    return is_space(c) || c == '/' || c == '>';
+}
+
+/* The number of the name of `names` spelt (any case) at `index` with a delimiter after
+ * it, or -1. */
+static ALWAYS_INLINE int name_folded(const void *data, int kind, Py_ssize_t index,
+                                     Py_ssize_t end, const word names[], int count) {
+    for (int n = 0; n < count; n++) {
+        Py_ssize_t length = names[n].length;
+        if (spelt_folded(data, kind, index, end, names[n].text, length) &&
+            delimiter_at(data, kind, index + length, end)) {
+            return n;
+        }
+    }
+    return -1;
+}
+
+/* _COMMENT at `index` (a "<" followed by "!--"): its end, or -1. */
+static ALWAYS_INLINE Py_ssize_t comment_end(const void *data, int kind, Py_ssize_t index,
+                                            Py_ssize_t end) {
+    Py_ssize_t body = index + 4;
+    if (body < end && at(data, kind, body) == '>') {
+        return body + 1;
+    }
+    if (spelt(data, kind, body, end, "->", 2)) {
+        return body + 2;
+    }
+    for (Py_ssize_t q = find_any(data, kind, body, end, "-", 1); q < end;
+         q = find_any(data, kind, q + 1, end, "-", 1)) {
+        if (spelt(data, kind, q, end, "--", 2)) {
+            if (spelt(data, kind, q + 2, end, ">", 1)) {
+                return q + 3;
+            }
+            if (spelt(data, kind, q + 2, end, "!>", 2)) {
+                return q + 4;
+            }
+        }
+    }
+    return -1;
+}
+
+/* The end of a tag name from `index`: [^\t\n\f\r />]*+ */
+static ALWAYS_INLINE Py_ssize_t name_end(const void *data, int kind, Py_ssize_t index,
+                                         Py_ssize_t end) {
+    while (index < end && !delimiter_at(data, kind, index, end)) {
+        index++;
+    }
+    return index;
+}
+
+/* _ANY_TAG (`closing`: _ANY_END_TAG) matched at `index`: its end, or -1. */
+static ALWAYS_INLINE Py_ssize_t any_tag_end(const void *data, int kind, Py_ssize_t index,
+                                            Py_ssize_t end, int closing) {
+    Py_ssize_t k = index + 1;
+    if (k < end && at(data, kind, k) == '/') {
+        k++;
+    } else if (closing) {
+        return -1;
+    }
+    if (k >= end || !is_letter(at(data, kind, k))) {
+        return -1;
+    }
+    return attributes_end(data, kind, name_end(data, kind, k + 1, end), end);
+}
+
+/* The first "</name" (any case) with a delimiter after it at or after `index`
+ * (_RAW_END[name]), or -1. */
+static ALWAYS_INLINE Py_ssize_t raw_end(const void *data, int kind, Py_ssize_t index,
+                                        Py_ssize_t end, const word *name) {
+    for (Py_ssize_t i = find_any(data, kind, index, end, "<", 1); i < end;
+         i = find_any(data, kind, i + 1, end, "<", 1)) {
+        if (spelt(data, kind, i + 1, end, "/", 1) &&
+            spelt_folded(data, kind, i + 2, end, name->text, name->length) &&
+            delimiter_at(data, kind, i + 2 + name->length, end)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Whether "script" (any case) and a delimiter are at `index`. */
+static ALWAYS_INLINE int script_named(const void *data, int kind, Py_ssize_t index,
+                                      Py_ssize_t end) {
+    return spelt_folded(data, kind, index, end, "script", 6) &&
+           delimiter_at(data, kind, index + 6, end);
+}
+
+/* _script_end: where the "</script" that really ends a script body starts (or `end`),
+ * through the script data, escaped and double-escaped states. */
+static ALWAYS_INLINE Py_ssize_t script_end(const void *data, int kind, Py_ssize_t index,
+                                           Py_ssize_t end) {
+    int state = 0;
+    Py_ssize_t i = index;
+    while (1) {
+        i = state == 0 ? find_any(data, kind, i, end, "<", 1) : find_any(data, kind, i, end, "<-", 2);
+        if (i >= end) {
+            return end;
+        }
+        Py_UCS4 c = at(data, kind, i);
+        if (c == '-') {
+            if (spelt(data, kind, i, end, "-->", 3)) {
+                state = 0;
+                i += 3;
+            } else {
+                i++;
+            }
+            continue;
+        }
+        int slash = spelt(data, kind, i + 1, end, "/", 1);
+        if (state == 0) {
+            if (spelt(data, kind, i + 1, end, "!--", 3)) {
+                /* "<!-->" closes at once: the dashes of "<!--" count for "-->". */
+                state = 1;
+                i += 2;
+                continue;
+            }
+            if (slash && script_named(data, kind, i + 2, end)) {
+                return i;
+            }
+        } else if (slash && script_named(data, kind, i + 2, end)) {
+            if (state == 1) {
+                return i;
+            }
+            state = 1;
+            i += 9;
+            continue;
+        } else if (state == 1 && script_named(data, kind, i + 1, end)) {
+            state = 2;
+            i += 8;
+            continue;
+        }
+        i++;
+    }
+}
+
+/* The last index in [from, to) holding `c`, or -1. */
+static ALWAYS_INLINE Py_ssize_t rfind_char(const void *data, int kind, Py_ssize_t from,
+                                           Py_ssize_t to, char c) {
+    if (kind == PyUnicode_1BYTE_KIND && to > from) {
+        const Py_UCS1 *text = (const Py_UCS1 *)data;
+        const Py_UCS1 *found = memrchr(text + from, c, (size_t)(to - from));
+        return found == NULL ? -1 : found - text;
+    }
+    for (Py_ssize_t i = to - 1; i >= from; i--) {
+        if (at(data, kind, i) == (Py_UCS4)c) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* _OPENING.search(html, from, to): the first "<" followed by [A-Za-z!?/], both before
+ * `to`; or -1. */
+static ALWAYS_INLINE Py_ssize_t opening_in(const void *data, int kind, Py_ssize_t from,
+                                           Py_ssize_t to) {
+    for (Py_ssize_t i = find_any(data, kind, from, to, "<", 1); i + 1 < to;
+         i = find_any(data, kind, i + 1, to, "<", 1)) {
+        Py_UCS4 next = at(data, kind, i + 1);
+        if (is_letter(next) || next == '!' || next == '?' || next == '/') {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* A growable array of positions. */
+typedef struct {
+    Py_ssize_t *items, count, capacity;
+} positions;
+
+static int positions_add(positions *list, Py_ssize_t value) {
+    if (list->count == list->capacity) {
+        Py_ssize_t capacity = list->capacity ? 2 * list->capacity : 32;
+        Py_ssize_t *grown = PyMem_Realloc(list->items, (size_t)capacity * sizeof(Py_ssize_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        list->items = grown;
+        list->capacity = capacity;
+    }
+    list->items[list->count++] = value;
+    return 0;
+}
+
+/* One quick read: what _Page holds while it runs, and what it was given. */
+typedef struct {
+    PyObject *html;
+    const void *data;
+    int kind;
+    Py_ssize_t end, limit;
+    PyObject *triggers, *verdicts, *granted, *raw, *placeholder, *wants_placeholder;
+    PyObject *out;
+    Py_ssize_t copied, head_slot, script_slot, gated;
+    int needs_client, changed;
+} skimmer;
+
+/* What a step answers besides a position: the read is over, left to the definition, or
+ * an exception was raised. */
+enum { OVER = -1, LEFT = -2, FAILED = -3 };
+
+static int skim_append(skimmer *s, PyObject *text) { return PyList_Append(s->out, text); }
+
+/* _Page.copy_to */
+static int skim_copy_to(skimmer *s, Py_ssize_t position) {
+    if (position <= s->copied) {
+        return 0;
+    }
+    PyObject *piece = PyUnicode_Substring(s->html, s->copied, position);
+    if (piece == NULL) {
+        return -1;
+    }
+    int status = skim_append(s, piece);
+    Py_DECREF(piece);
+    s->copied = position;
+    return status;
+}
+
+/* _Page.slot: the index in `out` of an empty piece at `position`, or -1. */
+static Py_ssize_t skim_slot(skimmer *s, Py_ssize_t position) {
+    PyObject *empty = PyUnicode_New(0, 0);
+    if (empty == NULL || skim_copy_to(s, position) < 0 || skim_append(s, empty) < 0) {
+        Py_XDECREF(empty);
+        return -1;
+    }
+    Py_DECREF(empty);
+    return PyList_GET_SIZE(s->out) - 1;
+}
+
+/* _Page.apply of the insertions `edits` (a verdict's, positions from `start`), with
+ * " hidden" at `hidden_at` first among those at its place when it is not -1. */
+static int skim_apply(skimmer *s, PyObject *edits, Py_ssize_t start, Py_ssize_t hidden_at) {
+    Py_ssize_t count = PyTuple_GET_SIZE(edits);
+    for (Py_ssize_t n = 0; n <= count; n++) {
+        PyObject *edit = n < count ? PyTuple_GET_ITEM(edits, n) : NULL;
+        Py_ssize_t position = PY_SSIZE_T_MAX;
+        if (edit != NULL) {
+            if (!PyTuple_Check(edit) || PyTuple_GET_SIZE(edit) != 2 ||
+                !PyUnicode_Check(PyTuple_GET_ITEM(edit, 1))) {
+                PyErr_SetString(PyExc_TypeError, "skim(): an edit is not (int, str)");
+                return -1;
+            }
+            position = PyLong_AsSsize_t(PyTuple_GET_ITEM(edit, 0));
+            if (position == -1 && PyErr_Occurred()) {
+                return -1;
+            }
+            position += start;
+        }
+        if (hidden_at >= 0 && hidden_at <= position) {
+            static PyObject *hidden = NULL;
+            if (hidden == NULL && (hidden = PyUnicode_InternFromString(" hidden")) == NULL) {
+                return -1;
+            }
+            if (skim_copy_to(s, hidden_at) < 0 || skim_append(s, hidden) < 0) {
+                return -1;
+            }
+            hidden_at = -1;
+        }
+        if (edit != NULL &&
+            (skim_copy_to(s, position) < 0 || skim_append(s, PyTuple_GET_ITEM(edit, 1)) < 0)) {
+            return -1;
+        }
+    }
+    s->changed = 1;
+    return 0;
+}
+
+/* _Page.element for the start tag [start, stop) of tag number `tag`: where reading goes
+ * on, or LEFT / FAILED. */
+static ALWAYS_INLINE Py_ssize_t skim_element(skimmer *s, int tag, Py_ssize_t start,
+                                             Py_ssize_t stop) {
+    const void *data = s->data;
+    int kind = s->kind;
+    Py_ssize_t end = s->end, body_end = stop;
+    if (tag == TAG_SCRIPT) {
+        body_end = script_end(data, kind, stop, end);
+    } else if (tag == TAG_IFRAME) {
+        Py_ssize_t close = raw_end(data, kind, stop, end, &tag_names[TAG_IFRAME]);
+        body_end = close < 0 ? end : close;
+    }
+    if (start >= s->limit) {
+        return body_end;
+    }
+    int held = holds_trigger(s->triggers, start, stop);
+    if (held <= 0) {
+        return held < 0 ? FAILED : body_end;
+    }
+    /* What was decided for this tag before (_Page.verdict): never decided, it is left
+     * to the definition, which decides it and remembers it for the next page. */
+    PyObject *text = PyUnicode_Substring(s->html, start, stop);
+    if (text == NULL) {
+        return FAILED;
+    }
+    PyObject *key = PyTuple_Pack(3, text, s->granted, s->raw);
+    Py_DECREF(text);
+    if (key == NULL) {
+        return FAILED;
+    }
+    PyObject *verdict = PyDict_GetItemWithError(s->verdicts, key);
+    Py_DECREF(key);
+    if (verdict == NULL) {
+        return PyErr_Occurred() ? FAILED : LEFT;
+    }
+    if (!PyTuple_Check(verdict) || PyTuple_GET_SIZE(verdict) != 4 ||
+        !PyTuple_Check(PyTuple_GET_ITEM(verdict, 2))) {
+        PyErr_SetString(PyExc_TypeError, "skim(): a verdict is not a 4-tuple");
+        return FAILED;
+    }
+    Py_INCREF(verdict); /* a placeholder's rendering may run other threads */
+    Py_ssize_t result = FAILED;
+    PyObject *attributes = PyTuple_GET_ITEM(verdict, 0), *match = PyTuple_GET_ITEM(verdict, 1);
+    PyObject *edits = PyTuple_GET_ITEM(verdict, 2);
+    int authored_inert = PyObject_IsTrue(PyTuple_GET_ITEM(verdict, 3));
+    if (authored_inert < 0) {
+        goto done;
+    }
+    s->needs_client |= authored_inert;
+    if (match == Py_None) {
+        result = body_end;
+        goto done;
+    }
+    if (IS_CONTAINER(tag)) {
+        /* Its media inherit its categories: the definition reads it tag by tag. */
+        result = LEFT;
+        goto done;
+    }
+    s->gated++;
+    s->needs_client = 1;
+    if (tag == TAG_IFRAME && body_end < end) {
+        PyObject *wanted = PyObject_CallOneArg(s->wants_placeholder, attributes);
+        int wants = wanted == NULL ? -1 : PyObject_IsTrue(wanted);
+        Py_XDECREF(wanted);
+        if (wants < 0) {
+            goto done;
+        }
+        Py_ssize_t closed = wants ? any_tag_end(data, kind, body_end, end, 1) : -1;
+        if (closed >= 0) {
+            PyObject *around = PyObject_CallFunctionObjArgs(s->placeholder, attributes, match, NULL);
+            if (around == NULL) {
+                goto done;
+            }
+            if (!PyTuple_Check(around) || PyTuple_GET_SIZE(around) != 2) {
+                PyErr_SetString(PyExc_TypeError, "skim(): a placeholder is not a pair");
+                Py_DECREF(around);
+                goto done;
+            }
+            int status = skim_copy_to(s, start) < 0 ||
+                                 skim_append(s, PyTuple_GET_ITEM(around, 0)) < 0 ||
+                                 skim_apply(s, edits, start, start + 1 + 6) < 0 ||
+                                 skim_copy_to(s, closed) < 0 ||
+                                 skim_append(s, PyTuple_GET_ITEM(around, 1)) < 0
+                             ? -1
+                             : 0;
+            Py_DECREF(around);
+            result = status < 0 ? FAILED : closed;
+            goto done;
+        }
+    }
+    result = skim_apply(s, edits, start, -1) < 0 ? FAILED : body_end;
+done:
+    Py_DECREF(verdict);
+    return result;
+}
+
+/* _Page.landmark at `position` (a "<" outside any tag): the next safe position, or
+ * OVER, LEFT, FAILED. */
+static ALWAYS_INLINE Py_ssize_t skim_landmark(skimmer *s, Py_ssize_t position) {
+    const void *data = s->data;
+    int kind = s->kind;
+    Py_ssize_t end = s->end;
+    if (spelt(data, kind, position + 1, end, "!--", 3)) {
+        Py_ssize_t after = comment_end(data, kind, position, end);
+        return after < 0 ? OVER : after;
+    }
+    if (spelt(data, kind, position + 1, end, "/", 1)) {
+        /* _END_TAG: only containers close, and an open one never matters here (a
+         * gated one is left to the definition). */
+        if (name_folded(data, kind, position + 2, end, &tag_names[TAG_VIDEO], 3) >= 0) {
+            Py_ssize_t after = attributes_end(
+                data, kind, name_end(data, kind, position + 2, end), end);
+            if (after >= 0) {
+                return after;
+            }
+        }
+    }
+    int tag = name_folded(data, kind, position + 1, end, tag_names,
+                          (int)(sizeof tag_names / sizeof tag_names[0]));
+    Py_ssize_t after = -1;
+    if (tag >= 0) {
+        after = attributes_end(data, kind, position + 1 + tag_names[tag].length, end);
+    }
+    if (after < 0) {
+        Py_ssize_t other = any_tag_end(data, kind, position, end, 0);
+        if (other >= 0) {
+            return other;
+        }
+        /* A bogus comment (<!...>, <?...>, </ ...>) or an unterminated tag. */
+        Py_ssize_t closed = closing(data, kind, position, end);
+        Py_UCS4 second = position + 1 < end ? at(data, kind, position + 1) : 0;
+        Py_UCS4 letter = position + 2 < end ? at(data, kind, position + 2) : 0;
+        int bogus = second == '!' || second == '?' || !is_letter(letter);
+        return bogus && closed >= 0 ? closed + 1 : OVER;
+    }
+    if (tag == TAG_HEAD) {
+        if (s->head_slot < 0 && (s->head_slot = skim_slot(s, after)) < 0) {
+            return FAILED;
+        }
+        return after;
+    }
+    if (tag == TAG_NOSCRIPT) {
+        return LEFT; /* read as markup, bounded: the definition's full read */
+    }
+    if (tag == TAG_PLAINTEXT) {
+        return OVER;
+    }
+    if (tag < TAG_LOADING) {
+        if (tag == TAG_SCRIPT && s->script_slot < 0 &&
+            (s->script_slot = skim_slot(s, position)) < 0) {
+            return FAILED;
+        }
+        return skim_element(s, tag, position, after);
+    }
+    Py_ssize_t close = raw_end(data, kind, after, end, &tag_names[tag]);
+    return close < 0 ? OVER : close;
+}
+
+/* _Page.trigger_tags: the starts of the tags holding a trigger before `limit`. */
+static ALWAYS_INLINE int skim_trigger_tags(skimmer *s, positions *starts) {
+    const void *data = s->data;
+    int kind = s->kind;
+    Py_ssize_t previous = 0, searched = 0, opening = -1;
+    int open = 0; /* whether `opening` is known for the tag around the trigger */
+    for (Py_ssize_t n = 0; n < PyList_GET_SIZE(s->triggers); n++) {
+        Py_ssize_t trigger = PyLong_AsSsize_t(PyList_GET_ITEM(s->triggers, n));
+        if (trigger == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+        if (trigger >= s->limit) {
+            break;
+        }
+        if (trigger < previous) {
+            PyErr_SetString(PyExc_ValueError, "skim(): triggers out of order");
+            return -1;
+        }
+        Py_ssize_t closed = rfind_char(data, kind, previous, trigger, '>');
+        if (closed != -1) {
+            searched = closed + 1;
+            open = 0;
+        }
+        previous = trigger;
+        if (!open) {
+            opening = opening_in(data, kind, searched, trigger);
+            searched = trigger;
+            open = opening >= 0;
+        }
+        if (open && (starts->count == 0 || starts->items[starts->count - 1] != opening)) {
+            if (positions_add(starts, opening) < 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* _Page.in_data: whether `position` (a "<") opens a tag, `safe` being outside any. */
+static ALWAYS_INLINE int skim_in_data(skimmer *s, Py_ssize_t safe, Py_ssize_t position) {
+    Py_ssize_t closed = rfind_char(s->data, s->kind, safe, position, '>');
+    Py_ssize_t from = closed + 1 > safe ? closed + 1 : safe;
+    return opening_in(s->data, s->kind, from, position) < 0;
+}
+
+/* The quick read over the sorted, distinct `marks`: the next safe position at its end,
+ * or OVER, LEFT, FAILED. */
+static ALWAYS_INLINE Py_ssize_t skim_marks(skimmer *s, const positions *marks) {
+    Py_ssize_t safe = 0;
+    for (Py_ssize_t n = 0; n < marks->count; n++) {
+        Py_ssize_t position = marks->items[n];
+        if (position < safe) {
+            continue;
+        }
+        if (!skim_in_data(s, safe, position)) {
+            /* Inside a tag, which ends at its first ">": skip past it. */
+            Py_ssize_t closed = closing(s->data, s->kind, position, s->end);
+            if (closed < 0) {
+                return OVER;
+            }
+            safe = closed + 1;
+            continue;
+        }
+        safe = skim_landmark(s, position);
+        if (safe < 0) {
+            return safe;
+        }
+    }
+    return safe;
+}
+
+/* The landmarks of the page merged with the starts of the tags holding a trigger. */
+static ALWAYS_INLINE int skim_read(int kind, skimmer *s, Py_ssize_t *safe) {
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        return -1;
+    }
+    s->data = PyUnicode_DATA(s->html);
+    s->kind = kind;
+    int status = landmarks_of(kind, s->data, s->limit, found);
+    if (status != 0) {
+        Py_DECREF(found);
+        return status < 0 ? -1 : 1;
+    }
+    positions starts = {NULL, 0, 0}, marks = {NULL, 0, 0};
+    int result = -1;
+    if (skim_trigger_tags(s, &starts) < 0) {
+        goto done;
+    }
+    Py_ssize_t a = 0, b = 0, count = PyList_GET_SIZE(found);
+    while (a < count || b < starts.count) {
+        Py_ssize_t landmark = -1;
+        if (a < count) {
+            landmark = PyLong_AsSsize_t(PyList_GET_ITEM(found, a));
+            if (landmark == -1 && PyErr_Occurred()) {
+                goto done;
+            }
+        }
+        Py_ssize_t next;
+        if (b >= starts.count || (a < count && landmark <= starts.items[b])) {
+            next = landmark;
+            if (b < starts.count && landmark == starts.items[b]) {
+                b++;
+            }
+            a++;
+        } else {
+            next = starts.items[b++];
+        }
+        if (positions_add(&marks, next) < 0) {
+            goto done;
+        }
+    }
+    Py_ssize_t read = skim_marks(s, &marks);
+    if (read == FAILED) {
+        goto done;
+    }
+    *safe = read;
+    result = read == LEFT ? 1 : 0;
+done:
+    Py_DECREF(found);
+    PyMem_Free(starts.items);
+    PyMem_Free(marks.items);
+    return result;
+}
+
+PyDoc_STRVAR(skim_doc,
+             "skim(html, limit, triggers, verdicts, granted, raw, placeholder,\n"
+             "     wants_placeholder, /)\n--\n\n"
+             "``_Page.skim`` of gating.py over ``html`` read up to ``limit``, for a page\n"
+             "whose every tag to gate was decided before (found in ``verdicts`` under\n"
+             "``(tag, granted, raw)``): ``(out, copied, head_slot, script_slot,\n"
+             "needs_client, changed, gated, safe)``, the page's state after the read\n"
+             "(``safe`` is ``-1`` when nothing after it can matter), or ``None`` when the\n"
+             "quick read does not hold or the page holds something only the definition\n"
+             "reads (a tag never decided, ``<noscript>``, a gated media container).\n"
+             "``placeholder(attributes, match)`` and ``wants_placeholder(attributes)`` are\n"
+             "called for a gated iframe.");
+
+static PyObject *skim(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 8 || !PyUnicode_Check(args[0]) || !PyList_Check(args[2]) ||
+        !PyDict_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "skim() takes a str, an int, a list, a dict and four objects");
+        return NULL;
+    }
+    PyObject *html = args[0];
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if ((limit == -1 && PyErr_Occurred()) || ready(html) < 0) {
+        return NULL;
+    }
+    Py_ssize_t length = PyUnicode_GET_LENGTH(html);
+    skimmer s = {
+        .html = html,
+        .end = length,
+        .limit = limit < 0 ? 0 : limit > length ? length : limit,
+        .triggers = args[2],
+        .verdicts = args[3],
+        .granted = args[4],
+        .raw = args[5],
+        .placeholder = args[6],
+        .wants_placeholder = args[7],
+        .out = PyList_New(0),
+        .head_slot = -1,
+        .script_slot = -1,
+    };
+    if (s.out == NULL) {
+        return NULL;
+    }
+    Py_ssize_t safe = 0;
+    int status = BY_WIDTH(html, skim_read, &s, &safe);
+    if (status != 0) {
+        Py_DECREF(s.out);
+        if (status < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
+    PyObject *result = Py_BuildValue(
+        "(NnNNNNnn)", s.out, s.copied,
+        s.head_slot < 0 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(s.head_slot),
+        s.script_slot < 0 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(s.script_slot),
+        PyBool_FromLong(s.needs_client), PyBool_FromLong(s.changed), s.gated,
+        safe < 0 ? (Py_ssize_t)-1 : safe);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"landmarks", (PyCFunction)(void (*)(void))landmarks, METH_FASTCALL, landmarks_doc},
     {"mentions", (PyCFunction)(void (*)(void))mentions, METH_FASTCALL, mentions_doc},
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL, skip_doc},
     {"occurrences", (PyCFunction)(void (*)(void))occurrences, METH_FASTCALL, occurrences_doc},
+    {"skim", (PyCFunction)(void (*)(void))skim, METH_FASTCALL, skim_doc},
     {NULL, NULL, 0, NULL},
 };
 

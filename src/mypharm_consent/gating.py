@@ -328,6 +328,9 @@ class _Match:
 #: keeping it inert (``None``: left as written), and whether the site wrote
 #: it inert already (``gate.js`` must then come).
 _Verdict = tuple[tuple[_Attribute, ...], _Match | None, tuple[tuple[int, str], ...], bool]
+
+#: ``_gatescan.skim``: the quick read compiled, or ``None`` (see :meth:`_Page.skim_compiled`).
+_Skim = Callable[..., tuple[list[str], int, int | None, int | None, bool, bool, int, int] | None]
 #: How many verdicts a configuration keeps, and the longest tag kept.
 _REMEMBERED_VERDICTS = 1024
 _REMEMBERED_TAG_CHARS = 2048
@@ -704,6 +707,8 @@ class _Page:
         limit = self.limit
         if self.read_all:
             return False
+        if _skim is not None and self.skim_compiled():
+            return True
         landmarks = _landmarks(html, limit)
         if landmarks is None:
             return False
@@ -724,6 +729,43 @@ class _Page:
                 return True
         if self.want_head and self.head_slot is None and self.script_slot is None:
             self.scan(safe, len(html))
+        return True
+
+    def skim_compiled(self) -> bool:
+        """:meth:`skim` run by ``mypharm_consent._gatescan.skim``; whether it could.
+
+        It can when every tag it must gate was decided before (on an earlier
+        page: the same tags come back page after page) and nothing on the
+        page needs the full read (``<noscript>``, a gated media container);
+        it then leaves the page in the state :meth:`skim` would have. When it
+        cannot, nothing of the page is changed but the placeholders counted.
+        """
+        assert _skim is not None
+        done = _skim(
+            self.html,
+            self.limit,
+            self.triggers,
+            self.gate.verdicts,
+            self.state.granted,
+            self.raw,
+            self.placeholder,
+            _wants_placeholder,
+        )
+        if done is None:
+            self.placeholders = 0
+            return False
+        (
+            self.out,
+            self.copied,
+            self.head_slot,
+            self.script_slot,
+            self.needs_client,
+            self.changed,
+            self.gated,
+            safe,
+        ) = done
+        if safe >= 0 and self.want_head and self.head_slot is None and self.script_slot is None:
+            self.scan(safe, len(self.html))
         return True
 
     def trigger_tags(self, limit: int) -> list[int]:
@@ -1225,6 +1267,7 @@ def _load_scan() -> tuple[
     Callable[[str, int], list[int] | None],
     Callable[[str, bool], tuple[list[int], set[str] | None]],
     Callable[[str, str, list[int]], None],
+    _Skim | None,
 ]:
     """The compiled searches when built and allowed, else their definitions here."""
     if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
@@ -1238,13 +1281,14 @@ def _load_scan() -> tuple[
                 _gatescan.landmarks,
                 _gatescan.mentions,
                 _gatescan.occurrences,
+                _gatescan.skim,
             )
     else:
         logger.debug("MYPHARM_CONSENT_SPEEDUPS=0: gating searches in Python")
-    return _skip_py, _landmarks_py, _mentions_py, _occurrences_py
+    return _skip_py, _landmarks_py, _mentions_py, _occurrences_py, None
 
 
-_skip, _landmarks, _mentions, _occurrences = _load_scan()
+_skip, _landmarks, _mentions, _occurrences, _skim = _load_scan()
 #: Whether gating's searches run compiled (``mypharm_consent._gatescan``) in this
 #: process; they give the same answers as the regular expressions of this module.
 SPEEDUPS = _landmarks is not _landmarks_py

@@ -12,14 +12,18 @@ definitions, checked in subprocesses.
 from __future__ import annotations
 
 import os
+import re
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mypharm_consent import gating
+from mypharm_consent import ConsentState, gating
 
 from .conftest import run_with_debug_log
+from .gating_pages import ANALYTICS, EVERYTHING, GPC, NOTHING, TRACKER, gating_config
 
 try:
     from mypharm_consent import _gatescan
@@ -235,7 +239,7 @@ def test_gating_uses_the_extension_when_built() -> None:
 _FALLBACK = """
 import sys
 {prelude}
-from mypharm_consent import gating
+from mypharm_consent import ConsentState, gating
 from tests.consent.gating_pages import NOTHING, TRACKER, gating_config
 page = f'<p>x</p><script src="https://{{TRACKER}}/a.js"></script>'
 out = gating.gate_html(page, NOTHING, gating_config(consent_mode=False))
@@ -304,3 +308,128 @@ def test_skip_refuses_triggers_that_are_not_positions() -> None:
         _gatescan.skip("<img src=x>", 0, 11, ["1"])  # type: ignore[list-item]
     with pytest.raises(TypeError):
         _gatescan.skip("<img src=x>", 0, 11, (1,))  # type: ignore[arg-type]
+
+
+#: What the quick read acts on, with the constructs it leaves to the full read.
+_GATED_PIECES = st.sampled_from(
+    [
+        "<head>",
+        "<!doctype html>",
+        "<html>",
+        f'<script src="https://{TRACKER}/a.js"></script>',
+        f"<script src=//{TRACKER}/b.js async></script>",
+        '<script data-consent="analytics" src="/g.js"></script>',
+        "<script data-consent=marketing>var a = '</scr' + 'ipt>';</script>",
+        '<script type="module" data-consent="marketing" src="/m.js"></script>',
+        '<script type="text/plain" data-consent="analytics" data-src="/p.js"></script>',
+        "<script>if (a <!-- b) {}</script>",
+        "<script><!--<script>--></script>",
+        f'<img src="https://{TRACKER}/p.gif" alt="">',
+        f'<img srcset="https://{TRACKER}/1.gif 1x, /2.gif 2x">',
+        '<img data-consent="marketing" src="/m.gif">',
+        f'<link rel="preconnect" href="https://{TRACKER}">',
+        '<iframe src="https://www.youtube-nocookie.com/embed/x" width="560"></iframe>',
+        f'<iframe src="https://{TRACKER}/f" width="1" height="1"></iframe>',
+        f'<iframe data-consent="marketing" src="https://{TRACKER}/v" hidden></iframe>',
+        f"<iframe src=https://{TRACKER}/u>",
+        "</iframe>",
+        "<video data-consent='marketing'><source src=/s.mp4></video>",
+        "<video src=/v.mp4></video>",
+        "<picture><img src=/p.png></picture>",
+        f"<noscript><img src=https://{TRACKER}/n.gif></noscript>",
+        "<!-- <script src=https://www.googletagmanager.com/gtag/js></script> -->",
+        "<style>a > b { content: '<script>' }</style>",
+        "<title>x</title>",
+        "<textarea><img src=//x.adpartner.example/t.gif></textarea>",
+        "<a href='https://www.youtube.com/c'>YouTube</a>",
+        '<p class="x">l\'ordonnance</p>',
+        "<plaintext>",
+        "</video>",
+        "<!-->",
+        "<?x>",
+        "</ x>",
+        "<p>",
+        "text ",
+    ]
+)
+
+_SKIM_STATES = st.sampled_from([NOTHING, ANALYTICS, EVERYTHING, GPC])
+_FORM_TOKEN = re.compile(r'data-csrf="[^"]+"')
+CONFIG = gating_config()
+#: A page as sites write them: every tag the quick read can take.
+USUAL_PAGE = f"""<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Pharmacie</title>
+<script src="/static/site.js"></script>
+<script async src="https://www.googletagmanager.com/gtag/js?id=G-1"></script>
+<script data-consent="analytics">window.dataLayer = [];</script>
+</head><body><!-- a comment -->
+<img src="https://{TRACKER}/p.gif" alt="">
+<iframe src="https://www.youtube-nocookie.com/embed/u" width="560" title="Vidéo"></iframe>
+<a href="https://www.youtube.com/@pharmacie">YouTube</a>
+</body></html>
+"""
+
+
+def _gated(page: str, state: ConsentState, gate: gating._Gate, *, raw: bool) -> str:
+    output = gating._gate(page, state.granted, state.gpc, gate, CONFIG.default_language, raw=raw)
+    return _FORM_TOKEN.sub("", output)
+
+
+@compiled_only
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_GATED_PIECES | PIECES | TAGS, max_size=30), _SKIM_STATES)
+@example(
+    [
+        '<iframe src="https://www.youtube-nocookie.com/embed/x" width="560"></iframe>',
+        f'<img src="https://{TRACKER}/never-seen-before.gif">',
+    ],
+    NOTHING,
+)
+@example(["<script><!--><script></script>", f"<img src=//{TRACKER}/i.gif></script>"], NOTHING)
+@example([f"<!x //{TRACKER}/ >", f"<img src=//{TRACKER}/i.gif>"], NOTHING)
+def test_the_compiled_quick_read_agrees(pieces: list[str], state: ConsentState) -> None:
+    # The compiled read runs on a page whose tags were all decided on an
+    # earlier page: so each page is read a first time, then again by the
+    # compiled read and by the definition, with what the first reading kept.
+    page = "".join(pieces)
+    readings = [(page, False), (page.encode().decode("latin-1"), True)]
+    readings += [(wide, False) for wide in _widths(page)[1:]]
+    for html, raw in readings:
+        gate = gating._Gate(CONFIG)
+        first = _gated(html, state, gate, raw=raw)
+        compiled = _gated(html, state, gate, raw=raw)
+        with patch.object(gating, "_skim", None):
+            defined = _gated(html, state, gate, raw=raw)
+        assert compiled == defined == first, (html, raw)
+
+
+@compiled_only
+def test_the_compiled_quick_read_reads_the_usual_page() -> None:
+    # Not a page the definition must read: every tag decided, no <noscript>.
+    page = USUAL_PAGE
+    gate = gating._Gate(CONFIG)
+    first = _gated(page, NOTHING, gate, raw=False)
+    taken: list[object] = []
+
+    def counted(*arguments: Any) -> object:
+        answer = _gatescan.skim(*arguments)
+        taken.append(answer)
+        return answer
+
+    with patch.object(gating, "_skim", counted):
+        again = _gated(page, NOTHING, gate, raw=False)
+    assert again == first
+    assert len(taken) == 1
+    assert taken[0] is not None
+    assert 'data-src="https://www.youtube-nocookie.com/embed/u"' in again
+    assert 'id="mypharm-gate-1"' in again
+
+
+@compiled_only
+def test_skim_refuses_wrong_arguments() -> None:
+    with pytest.raises(TypeError):
+        _gatescan.skim("<p>", 3, (), {}, frozenset(), False, print, print)  # type: ignore[arg-type]
+    page = f"<img src=//{TRACKER}/x.gif>"
+    verdicts = {(page, frozenset(), False): "not a verdict"}
+    with pytest.raises(TypeError, match="verdict"):
+        _gatescan.skim(page, len(page), [10], verdicts, frozenset(), False, print, print)
