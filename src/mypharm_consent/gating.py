@@ -329,6 +329,9 @@ class _Match:
 #: it inert already (``gate.js`` must then come).
 _Verdict = tuple[tuple[_Attribute, ...], _Match | None, tuple[tuple[int, str], ...], bool]
 
+#: A placeholder made for a tag: its verdict's attributes and match, and the markup.
+_Placeholder = tuple[tuple[_Attribute, ...], _Match, tuple[str, str]]
+
 #: ``_gatescan.skim``: the quick read compiled, or ``None`` (see :meth:`_Page.skim_compiled`).
 _Skim = Callable[..., tuple[list[str], int, int | None, int | None, bool, bool, int, int] | None]
 #: How many verdicts a configuration keeps, and the longest tag kept.
@@ -337,6 +340,8 @@ _REMEMBERED_TAG_CHARS = 2048
 #: How many URL authorities a configuration remembers the nature of, and the longest.
 _REMEMBERED_TOKENS = 4096
 _REMEMBERED_TOKEN_CHARS = 256
+#: How many placeholders, and how many head markups, a configuration keeps.
+_REMEMBERED_MARKUPS = 256
 
 
 class _Gate:
@@ -376,6 +381,9 @@ class _Gate:
         self.verdicts: dict[tuple[str, frozenset[str], bool], _Verdict] = {}
         #: Whether a URL authority found in a page is a trigger, by its text.
         self.tokens: dict[str, bool] = {}
+        #: Placeholders made (see :meth:`_Page.placeholder`) and head markup made.
+        self.placeholders: dict[tuple[object, ...], _Placeholder] = {}
+        self.head_markups: dict[tuple[object, ...], str] = {}
 
     def form_token(self) -> str:
         """A signed form token for the placeholders' buttons, renewed every minute.
@@ -394,6 +402,11 @@ class _Gate:
         if len(self.verdicts) >= _REMEMBERED_VERDICTS:
             self.verdicts.clear()
         self.verdicts[key] = verdict
+
+    def remember_placeholder(self, key: tuple[object, ...], made: _Placeholder) -> None:
+        if len(self.placeholders) >= _REMEMBERED_MARKUPS:
+            self.placeholders.clear()
+        self.placeholders[key] = made
 
     def lookup(self, host: str) -> list[_Hit]:
         found = list(self.exact.get(host, ()))
@@ -1029,7 +1042,33 @@ class _Page:
         self.changed = True
 
     def placeholder(self, attributes: tuple[_Attribute, ...], match: _Match) -> tuple[str, str]:
+        """The markup around a gated iframe, made once per tag, choice and number on the page.
+
+        A remembered verdict hands the same ``attributes`` and ``match``
+        objects to every page, so they are known by identity (and kept with
+        the markup, so that an identity is never taken for another's).
+        """
         self.placeholders += 1
+        state = self.state
+        key = (
+            id(attributes),
+            id(match),
+            self.placeholders,
+            self.language,
+            state.granted,
+            state.gpc,
+            self.raw,
+        )
+        known = self.gate.placeholders.get(key)
+        if known is not None and known[0] is attributes and known[1] is match:
+            return known[2]
+        made = self.render_placeholder(attributes, match)
+        self.gate.remember_placeholder(key, (attributes, match, made))
+        return made
+
+    def render_placeholder(
+        self, attributes: tuple[_Attribute, ...], match: _Match
+    ) -> tuple[str, str]:
         source = next((a.value for a in attributes if a.name == "src"), None) or ""
         host = url_host(source) or ""
         config = self.gate.config
@@ -1054,6 +1093,28 @@ class _Page:
         return opening, ending
 
     def head_markup(self, consent_mode: bool) -> str:
+        """The scripts (and stylesheet) for ``<head>``, made once per kind of page and choice."""
+        gate = self.gate
+        state = self.state
+        token = gate.form_token() if self.needs_client and self.placeholders else ""
+        key = (
+            consent_mode,
+            self.needs_client,
+            token,
+            self.language,
+            state.granted,
+            state.gpc,
+            self.raw,
+        )
+        known = gate.head_markups.get(key)
+        if known is None:
+            known = self.render_head_markup(consent_mode, token)
+            if len(gate.head_markups) >= _REMEMBERED_MARKUPS:
+                gate.head_markups.clear()
+            gate.head_markups[key] = known
+        return known
+
+    def render_head_markup(self, consent_mode: bool, token: str) -> str:
         gate = self.gate
         state = self.state
         parts = []
@@ -1069,7 +1130,7 @@ class _Page:
             ]
             if self.placeholders:
                 parts.append(gate.gate_css)
-                script.append(f' data-csrf="{_attr_escape(gate.form_token())}"')
+                script.append(f' data-csrf="{_attr_escape(token)}"')
                 script.append(f' data-lang="{self.language}"')
             script.append("></script>")
             parts.append("".join(script))

@@ -723,6 +723,27 @@ def test_remembered_verdicts_give_the_output_of_a_first_reading(
         assert gate_afresh(page, state, shared) == gate_afresh(page, state, gating._Gate(CONFIG))
 
 
+def test_remembered_placeholders_and_head_markup_follow_language_choice_and_reading() -> None:
+    # One configuration serves the same page in both languages, to several
+    # choices, as text and as UTF-8 read byte for byte: each answer must be
+    # what a configuration that never made a placeholder before makes.
+    shared = gating._Gate(CONFIG)
+    page = PAGE.replace(
+        "</body>", PAGE[PAGE.index("<iframe") : PAGE.index("<noscript")] + "</body>"
+    )
+    for language in ("fr", "en", "fr"):
+        for state in (NOTHING, GPC, ANALYTICS, EVERYTHING):
+            for raw in (False, True):
+                html = page.encode().decode("latin-1") if raw else page
+                outputs = [
+                    gating._gate(html, state.granted, state.gpc, gate, language, raw=raw)
+                    for gate in (shared, gating._Gate(CONFIG))
+                ]
+                assert TOKEN.sub("", outputs[0]) == TOKEN.sub("", outputs[1])
+    assert 0 < len(shared.placeholders) <= gating._REMEMBERED_MARKUPS
+    assert 0 < len(shared.head_markups) <= gating._REMEMBERED_MARKUPS
+
+
 def test_a_tag_judged_inside_a_gated_container_is_not_remembered_for_elsewhere() -> None:
     source = '<source src="https://www.google-analytics.com/a.mp4">'
     inside = f'<video data-consent="marketing">{source}</video>'
