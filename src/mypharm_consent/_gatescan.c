@@ -416,6 +416,63 @@ static ALWAYS_INLINE Py_ssize_t take_authority(PyObject *html, const void *data,
     return add_token(html, from, stop, tokens) < 0 ? -1 : stop;
 }
 
+/* Whether the character after a "-" may start "consent", and after a slash or backslash
+ * may go on to an authority: the others are passed over without a look. */
+static ALWAYS_INLINE int mention_at(Py_UCS4 c, Py_UCS4 next, int hosts) {
+    if (c == '-') {
+        return next == 'c' || next == 'C';
+    }
+    if (!hosts) {
+        return 0;
+    }
+    if (c == '/' || c == '\\') {
+        return next == '/' || next == '\\' || is_noise(next);
+    }
+    return c == '&' || c == ':';
+}
+
+/* The next index from `index` where mentions_of has something to do (see mention_at), or
+ * `end`; sixteen characters at a time on a Latin-1 page, each with the one after it. */
+static ALWAYS_INLINE Py_ssize_t next_mention(const void *data, int kind, Py_ssize_t index,
+                                             Py_ssize_t end, int hosts) {
+#ifdef HAVE_SSE2
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *text = (const Py_UCS1 *)data;
+        for (; index + 17 <= end; index += 16) {
+            __m128i here = _mm_loadu_si128((const __m128i *)(text + index));
+            __m128i next = _mm_loadu_si128((const __m128i *)(text + index + 1));
+            __m128i found = _mm_and_si128(
+                _mm_cmpeq_epi8(here, _mm_set1_epi8('-')),
+                _mm_cmpeq_epi8(_mm_or_si128(next, _mm_set1_epi8(0x20)), _mm_set1_epi8('c')));
+            if (hosts) {
+                __m128i slash = _mm_or_si128(_mm_cmpeq_epi8(here, _mm_set1_epi8('/')),
+                                             _mm_cmpeq_epi8(here, _mm_set1_epi8('\\')));
+                __m128i onward = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(next, _mm_set1_epi8('/')),
+                                 _mm_cmpeq_epi8(next, _mm_set1_epi8('\\'))),
+                    _mm_or_si128(_mm_cmpeq_epi8(next, _mm_set1_epi8('\t')),
+                                 _mm_or_si128(_mm_cmpeq_epi8(next, _mm_set1_epi8('\n')),
+                                              _mm_cmpeq_epi8(next, _mm_set1_epi8('\r')))));
+                __m128i always = _mm_or_si128(_mm_cmpeq_epi8(here, _mm_set1_epi8('&')),
+                                              _mm_cmpeq_epi8(here, _mm_set1_epi8(':')));
+                found = _mm_or_si128(found, _mm_or_si128(_mm_and_si128(slash, onward), always));
+            }
+            int mask = _mm_movemask_epi8(found);
+            if (mask != 0) {
+                return index + __builtin_ctz((unsigned)mask);
+            }
+        }
+    }
+#endif
+    for (; index < end; index++) {
+        Py_UCS4 next = index + 1 < end ? at(data, kind, index + 1) : 0;
+        if (mention_at(at(data, kind, index), next, hosts)) {
+            return index;
+        }
+    }
+    return end;
+}
+
 /* 0 with `positions` and `tokens` filled, 1 for an encoded separator, -1 on error. */
 static ALWAYS_INLINE int mentions_of(int kind, PyObject *html, const void *data, Py_ssize_t end,
                                      int hosts, PyObject *positions, PyObject *tokens) {
@@ -425,7 +482,7 @@ static ALWAYS_INLINE int mentions_of(int kind, PyObject *html, const void *data,
     int separator = 0;
     /* Constant per call site, so that the search is unrolled for each. */
 #define NEXT_MENTION(from)                                                                     \
-    (hosts ? find_any(data, kind, (from), end, "-&:/\\", 5) : find_any(data, kind, (from), end, "-", 1))
+    (hosts ? next_mention(data, kind, (from), end, 1) : next_mention(data, kind, (from), end, 0))
     for (Py_ssize_t i = NEXT_MENTION(0); i < end; i = NEXT_MENTION(i + 1)) {
         Py_UCS4 c = at(data, kind, i);
         if (c == '-') {

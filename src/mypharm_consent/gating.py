@@ -384,6 +384,8 @@ class _Gate:
         #: Placeholders made (see :meth:`_Page.placeholder`) and head markup made.
         self.placeholders: dict[tuple[object, ...], _Placeholder] = {}
         self.head_markups: dict[tuple[object, ...], str] = {}
+        #: Whether a gated iframe gets a placeholder, by its attributes (see ``wants_placeholder``).
+        self.wants: dict[int, tuple[tuple[_Attribute, ...], bool]] = {}
 
     def form_token(self) -> str:
         """A signed form token for the placeholders' buttons, renewed every minute.
@@ -402,6 +404,17 @@ class _Gate:
         if len(self.verdicts) >= _REMEMBERED_VERDICTS:
             self.verdicts.clear()
         self.verdicts[key] = verdict
+
+    def wants_placeholder(self, attributes: tuple[_Attribute, ...]) -> bool:
+        """:func:`_wants_placeholder` of a remembered verdict's attributes, known by identity."""
+        known = self.wants.get(id(attributes))
+        if known is not None and known[0] is attributes:
+            return known[1]
+        wants = _wants_placeholder(attributes)
+        if len(self.wants) >= _REMEMBERED_MARKUPS:
+            self.wants.clear()
+        self.wants[id(attributes)] = (attributes, wants)
+        return wants
 
     def remember_placeholder(self, key: tuple[object, ...], made: _Placeholder) -> None:
         if len(self.placeholders) >= _REMEMBERED_MARKUPS:
@@ -762,7 +775,7 @@ class _Page:
             self.state.granted,
             self.raw,
             self.placeholder,
-            _wants_placeholder,
+            self.gate.wants_placeholder,
         )
         if done is None:
             self.placeholders = 0
