@@ -8,11 +8,14 @@
  * (comments, raw text elements, <noscript>, <head>, media containers) and
  * whether any quoted attribute value holds a ">". In pure Python each of
  * those is a regular expression over the whole page, and together they are
- * most of what a page never seen before costs. The two functions below give
- * the very same answers in one pass each; the regular expressions in
- * gating.py stay the definition, used alone when this module is missing or
- * when MYPHARM_CONSENT_SPEEDUPS is 0, and a property test compares the two
- * on arbitrary text.
+ * most of what a page never seen before costs. The functions below give the
+ * very same answers in one pass each; the regular expressions in gating.py
+ * stay the definition, used alone when this module is missing or when
+ * MYPHARM_CONSENT_SPEEDUPS is 0, and a property test compares the two on
+ * arbitrary text. skim() then reads the page as _Page.skim does, for a page
+ * whose tags to gate were all decided before (the usual case: the same
+ * third-party tags come back on every page), and leaves anything else to
+ * the Python read; a property test compares the pages both make.
  *
  * Every pattern mirrored here is ASCII-only, so characters above 127 only
  * ever count as "not one of these". The scanners are written once over a
