@@ -17,6 +17,8 @@ the machine. Routes:
 * ``/tagged-unique``: the same with a different comment in every answer, so
   that gating cannot reuse a page it rewrote before;
 * ``/first-party``: 30 KB product page without third-party tags;
+* ``/first-party-unique``: the same, different in every answer (as a page
+  with a per-request form token is);
 * ``/api/products.json``: a JSON answer (passed through untouched).
 
     .venv/bin/python benchmarks/bench_gating.py [--rounds 7] [--seconds 2]
@@ -64,7 +66,13 @@ from loopback import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-ROUTES = ("/tagged", "/tagged-unique", "/first-party", "/api/products.json")
+ROUTES = (
+    "/tagged",
+    "/tagged-unique",
+    "/first-party",
+    "/first-party-unique",
+    "/api/products.json",
+)
 
 
 def _wrk(url: str, seconds: int) -> tuple[float, int]:

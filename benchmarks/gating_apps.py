@@ -10,6 +10,8 @@ routes:
 * ``/tagged-unique``: the same page with a counter in a comment, so that no
   two answers are alike (nothing can be remembered between requests);
 * ``/first-party``: a 30 KB product page without any third-party tag;
+* ``/first-party-unique``: the same with a counter in a comment, as a page
+  holding a per-request form token is;
 * ``/api/products.json``: a JSON document (not HTML: passed through).
 """
 
@@ -147,6 +149,10 @@ async def _first_party(request: Request) -> Response:
     return HTMLResponse(FIRST_PARTY)
 
 
+async def _first_party_unique(request: Request) -> Response:
+    return HTMLResponse(FIRST_PARTY.replace("</footer>", f"<!-- {next(_counter)} --></footer>"))
+
+
 async def _products(request: Request) -> Response:
     return Response(PRODUCTS, media_type="application/json")
 
@@ -157,6 +163,7 @@ def _site() -> Starlette:
             Route("/tagged", _tagged),
             Route("/tagged-unique", _tagged_unique),
             Route("/first-party", _first_party),
+            Route("/first-party-unique", _first_party_unique),
             Route("/api/products.json", _products),
         ]
     )

@@ -36,6 +36,8 @@ they were made from, and are bounded in number and in bytes.
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -43,6 +45,29 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Answer", "PageCache", "PageKey", "RewrittenPage"]
+
+logger = logging.getLogger("mypharm_consent")
+
+
+def _load_digest() -> Callable[[bytes], int] | None:
+    """XXH64 of a body from ``mypharm_consent._gatescan`` when built and allowed, else ``None``.
+
+    Telling whether a page was seen before hashes it whole; ``hash()`` of
+    30 KB costs about 9 µs, XXH64 about 4. Without the extension (or with
+    ``MYPHARM_CONSENT_SPEEDUPS=0``) the key is hashed as it is: the same
+    answers, a little slower.
+    """
+    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") == "0":
+        return None
+    try:
+        from mypharm_consent._gatescan import digest
+    except ImportError:
+        logger.debug("mypharm_consent._gatescan is not built: pages seen are told by hash()")
+        return None
+    return digest
+
+
+_digest = _load_digest()
 
 #: What a rewritten page depends on besides the configuration: the original
 #: body (compared in full on a hit), its charset, whether the visitor decided,
@@ -169,7 +194,7 @@ class PageCache:
         """
         if not self.keeps(key[0]):
             return False
-        digest = hash(key)
+        digest = hash(key) if _digest is None else hash((_digest(key[0]), key[1:]))
         with self._lock:
             if digest in self._seen:
                 del self._seen[digest]

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from mypharm_consent import ConsentState, gating
+from mypharm_consent import ConsentState, gating, pagecache
 
 from .conftest import run_with_debug_log
 from .gating_pages import ANALYTICS, EVERYTHING, GPC, NOTHING, TRACKER, gating_config
@@ -234,16 +234,20 @@ def test_the_searches_refuse_wrong_arguments() -> None:
 def test_gating_uses_the_extension_when_built() -> None:
     assert gating.SPEEDUPS
     assert gating._landmarks is _gatescan.landmarks
+    assert gating._skim is _gatescan.skim
+    assert pagecache._digest is _gatescan.digest
 
 
 _FALLBACK = """
 import sys
 {prelude}
-from mypharm_consent import ConsentState, gating
+from mypharm_consent import ConsentState, gating, pagecache
 from tests.consent.gating_pages import NOTHING, TRACKER, gating_config
 page = f'<p>x</p><script src="https://{{TRACKER}}/a.js"></script>'
 out = gating.gate_html(page, NOTHING, gating_config(consent_mode=False))
 print(gating.SPEEDUPS, 'type="text/plain"' in out, f'data-src="https://{{TRACKER}}/a.js"' in out)
+from mypharm_consent import pagecache
+print(pagecache._digest is None, gating._skim is None)
 """
 
 
@@ -263,7 +267,7 @@ def test_without_the_extension_gating_searches_in_python(
     prelude: str, environment: dict[str, str], logged: str
 ) -> None:
     stdout, stderr = run_with_debug_log(_FALLBACK.format(prelude=prelude), environment)
-    assert stdout.split() == ["False", "True", "True"]
+    assert stdout.split() == ["False", "True", "True", "True", "True"]
     assert logged in stderr
 
 
@@ -433,3 +437,35 @@ def test_skim_refuses_wrong_arguments() -> None:
     verdicts = {(page, frozenset(), False): "not a verdict"}
     with pytest.raises(TypeError, match="verdict"):
         _gatescan.skim(page, len(page), [10], verdicts, frozenset(), False, print, print)
+
+
+@compiled_only
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # The reference implementation's answers (python-xxhash, xxh64_intdigest).
+        (b"", 0xEF46DB3751D8E999),
+        (b"a", 0xD24EC4F1A98C6E5B),
+        (b"abc", 0x44BC2CF5AD770999),
+        (b"0123456789abcdef0123456789abcdef0", 0xE87684F08D6D0816),
+        (bytes(range(256)) * 5, 0xAFC184AD7938A354),
+    ],
+    ids=["empty", "one", "three", "two-stripes-and-one", "1280"],
+)
+def test_digest_is_xxh64(data: bytes, expected: int) -> None:
+    assert _gatescan.digest(data) == expected
+
+
+@compiled_only
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=200))
+def test_digest_tells_bodies_apart(first: bytes, second: bytes) -> None:
+    assert _gatescan.digest(first) == _gatescan.digest(bytes(bytearray(first)))
+    if first != second:
+        assert _gatescan.digest(first) != _gatescan.digest(second)
+
+
+@compiled_only
+def test_digest_takes_bytes_only() -> None:
+    with pytest.raises(TypeError, match="bytes"):
+        _gatescan.digest("text")  # type: ignore[arg-type]
