@@ -709,6 +709,30 @@ static int holds_trigger(PyObject *triggers, Py_ssize_t start, Py_ssize_t stop) 
 
 static const word quiet_media[] = {WORD("img"), WORD("source"), WORD("track"), WORD("link")};
 
+/* _COMMENT at `index` (a "<" followed by "!--"): <!--(?:-?>|(?s:.*?)--!?>), its end or -1. */
+static ALWAYS_INLINE Py_ssize_t comment_end(const void *data, int kind, Py_ssize_t index,
+                                            Py_ssize_t end) {
+    Py_ssize_t body = index + 4;
+    if (body < end && at(data, kind, body) == '>') {
+        return body + 1;
+    }
+    if (spelt(data, kind, body, end, "->", 2)) {
+        return body + 2;
+    }
+    for (Py_ssize_t q = find_any(data, kind, body, end, "-", 1); q < end;
+         q = find_any(data, kind, q + 1, end, "-", 1)) {
+        if (spelt(data, kind, q, end, "--", 2)) {
+            if (spelt(data, kind, q + 2, end, ">", 1)) {
+                return q + 3;
+            }
+            if (spelt(data, kind, q + 2, end, "!>", 2)) {
+                return q + 4;
+            }
+        }
+    }
+    return -1;
+}
+
 /* One step of _SKIP at `index` (a "<"): where it ends, or -1 when no branch matches;
  * with `triggers`, also past an <img>, <source>, <track> or <link> holding none of them
  * (_QUIET_MEDIA); -2 on error. */
@@ -718,26 +742,7 @@ static ALWAYS_INLINE Py_ssize_t skip_markup(const void *data, int kind, Py_ssize
     Py_UCS4 next = k < end ? at(data, kind, k) : 0;
     if (next == '!') {
         if (spelt(data, kind, k, end, "!--", 3)) {
-            /* <!--(?:-?>|(?s:.*?)--!?>) */
-            Py_ssize_t body = k + 3;
-            if (body < end && at(data, kind, body) == '>') {
-                return body + 1;
-            }
-            if (spelt(data, kind, body, end, "->", 2)) {
-                return body + 2;
-            }
-            for (Py_ssize_t q = find_any(data, kind, body, end, "-", 1); q < end;
-                 q = find_any(data, kind, q + 1, end, "-", 1)) {
-                if (spelt(data, kind, q, end, "--", 2)) {
-                    if (spelt(data, kind, q + 2, end, ">", 1)) {
-                        return q + 3;
-                    }
-                    if (spelt(data, kind, q + 2, end, "!>", 2)) {
-                        return q + 4;
-                    }
-                }
-            }
-            return -1;
+            return comment_end(data, kind, index, end);
         }
         /* <!(?!--)[^>]*+> */
         Py_ssize_t gt = closing(data, kind, k + 1, end);
@@ -1000,30 +1005,6 @@ static ALWAYS_INLINE int name_folded(const void *data, int kind, Py_ssize_t inde
         if (spelt_folded(data, kind, index, end, names[n].text, length) &&
             delimiter_at(data, kind, index + length, end)) {
             return n;
-        }
-    }
-    return -1;
-}
-
-/* _COMMENT at `index` (a "<" followed by "!--"): its end, or -1. */
-static ALWAYS_INLINE Py_ssize_t comment_end(const void *data, int kind, Py_ssize_t index,
-                                            Py_ssize_t end) {
-    Py_ssize_t body = index + 4;
-    if (body < end && at(data, kind, body) == '>') {
-        return body + 1;
-    }
-    if (spelt(data, kind, body, end, "->", 2)) {
-        return body + 2;
-    }
-    for (Py_ssize_t q = find_any(data, kind, body, end, "-", 1); q < end;
-         q = find_any(data, kind, q + 1, end, "-", 1)) {
-        if (spelt(data, kind, q, end, "--", 2)) {
-            if (spelt(data, kind, q + 2, end, ">", 1)) {
-                return q + 3;
-            }
-            if (spelt(data, kind, q + 2, end, "!>", 2)) {
-                return q + 4;
-            }
         }
     }
     return -1;
