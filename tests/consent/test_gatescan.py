@@ -186,6 +186,10 @@ def _widths(page: str) -> list[str]:
 @example("<!-", 3)
 @example("<video", 6)
 @example("<video>", 6)
+@example("<abcdefghijklmnopqrstuvwxyzZ>", 40)
+@example("<abcdefghijklmnopqrstuvwxyz> <b", 40)
+@example("<videoé> <title{> <abcdefghijklmnoP", 40)
+@example("</picture" + " " * 20, 40)
 def test_landmarks_agree(page: str, limit: int) -> None:
     for text in _widths(page):
         for end in (limit, len(text), len(text) + 5):
