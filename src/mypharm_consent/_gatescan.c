@@ -435,7 +435,8 @@ static ALWAYS_INLINE int mention_at(Py_UCS4 c, Py_UCS4 next, int hosts) {
 }
 
 /* The next index from `index` where mentions_of has something to do (see mention_at), or
- * `end`; sixteen characters at a time on a Latin-1 page, each with the one after it. */
+ * `end`; sixteen characters at a time on a Latin-1 page, each with the one after it (a
+ * wider text is searched for the characters alone, each stop then looked at). */
 static ALWAYS_INLINE Py_ssize_t next_mention(const void *data, int kind, Py_ssize_t index,
                                              Py_ssize_t end, int hosts) {
 #ifdef HAVE_SSE2
@@ -485,7 +486,11 @@ static ALWAYS_INLINE int mentions_of(int kind, PyObject *html, const void *data,
     int separator = 0;
     /* Constant per call site, so that the search is unrolled for each. */
 #define NEXT_MENTION(from)                                                                     \
-    (hosts ? next_mention(data, kind, (from), end, 1) : next_mention(data, kind, (from), end, 0))
+    (kind != PyUnicode_1BYTE_KIND                                                              \
+         ? (hosts ? find_any(data, kind, (from), end, "-&:/\\", 5)                              \
+                  : find_any(data, kind, (from), end, "-", 1))                                 \
+     : hosts ? next_mention(data, kind, (from), end, 1)                                        \
+             : next_mention(data, kind, (from), end, 0))
     for (Py_ssize_t i = NEXT_MENTION(0); i < end; i = NEXT_MENTION(i + 1)) {
         Py_UCS4 c = at(data, kind, i);
         if (c == '-') {
