@@ -53,7 +53,7 @@ Those searches over the whole page (the mentions, the landmarks, the
 quoted ``>``, the skip of the full read) run in the optional C extension
 ``mypharm_consent._gatescan`` when it is built, one pass each, and so does
 the quick read of a page whose every tag to gate was decided before
-(:meth:`_Page.skim_compiled`): about eight times faster on a new 30 KB
+(:meth:`_Page.skim_compiled`): eight to nine times faster on a new 30 KB
 page. The regular expressions and the Python read here stay their
 definition, used alone without the extension or with the environment
 variable ``MYPHARM_CONSENT_SPEEDUPS=0``, and property tests check that both
