@@ -388,6 +388,8 @@ class _Gate:
         self.head_markups: dict[tuple[object, ...], str] = {}
         #: Whether a gated iframe gets a placeholder, by its attributes (see ``wants_placeholder``).
         self.wants: dict[int, tuple[tuple[_Attribute, ...], bool]] = {}
+        #: The states gating reads a page for, by choice (see ``state_for``).
+        self.states: dict[tuple[frozenset[str], bool], ConsentState] = {}
 
     def form_token(self) -> str:
         """A signed form token for the placeholders' buttons, renewed every minute.
@@ -406,6 +408,17 @@ class _Gate:
         if len(self.verdicts) >= _REMEMBERED_VERDICTS:
             self.verdicts.clear()
         self.verdicts[key] = verdict
+
+    def state_for(self, granted: frozenset[str], gpc: bool) -> ConsentState:
+        """The decided state granting ``granted`` (one object per choice, made once)."""
+        key = (granted, gpc)
+        state = self.states.get(key)
+        if state is None:
+            state = ConsentState(decided=True, granted=granted, gpc=gpc)
+            if len(self.states) >= _REMEMBERED_MARKUPS:
+                self.states.clear()
+            self.states[key] = state
+        return state
 
     def wants_placeholder(self, attributes: tuple[_Attribute, ...]) -> bool:
         """:func:`_wants_placeholder` of a remembered verdict's attributes, known by identity."""
@@ -1260,8 +1273,13 @@ def _triggers(html: str, gate: _Gate) -> list[int] | None:
     positions, tokens = _mentions(html, bool(gate.exact or gate.wildcard))
     if tokens is None:
         return None
+    known = gate.tokens
     for token in tokens:
-        if _is_trigger(token, gate):
+        # The remembered answer first: the same authorities come back page after page.
+        trigger = known.get(token)
+        if trigger is None:
+            trigger = _is_trigger(token, gate)
+        if trigger:
             _occurrences(html, token, positions)
     positions.sort()
     return positions
@@ -1487,7 +1505,7 @@ def _gate(
     raw: bool = False,
 ) -> str:
     config = gate.config
-    state = ConsentState(decided=True, granted=granted, gpc=gpc)
+    state = gate.state_for(granted, gpc)
     page = _Page(html, state, gate, language, raw=raw)
     if config.gating:
         triggers = _triggers(html, gate)
