@@ -202,6 +202,25 @@ typedef struct {
 #define WORD(text) {text, sizeof text - 1}
 static const word container_names[] = {WORD("video"), WORD("audio"), WORD("picture")};
 
+/* Whether a delimiter ([\t\n\f\r />]) is at `index`, before `end`. */
+static ALWAYS_INLINE int delimiter_at(const void *data, int kind, Py_ssize_t index,
+                                      Py_ssize_t end) {
+    if (index >= end) {
+        return 0;
+    }
+    Py_UCS4 c = at(data, kind, index);
+    return is_space(c) || c == '/' || c == '>';
+}
+
+/* The end of a tag name from `index`: [^\t\n\f\r />]*+ */
+static ALWAYS_INLINE Py_ssize_t name_end(const void *data, int kind, Py_ssize_t index,
+                                         Py_ssize_t end) {
+    while (index < end && !delimiter_at(data, kind, index, end)) {
+        index++;
+    }
+    return index;
+}
+
 /* A name at `index` followed by a delimiter ([\t\n\f\r />]) before `end`. */
 static ALWAYS_INLINE int named(const void *data, int kind, Py_ssize_t index, Py_ssize_t end,
                                const word names[], size_t count) {
@@ -212,11 +231,9 @@ static ALWAYS_INLINE int named(const void *data, int kind, Py_ssize_t index, Py_
     for (size_t n = 0; n < count; n++) {
         Py_ssize_t length = names[n].length;
         if (first == (Py_UCS4)names[n].text[0] &&
-            spelt(data, kind, index, end, names[n].text, length) && index + length < end) {
-            Py_UCS4 next = at(data, kind, index + length);
-            if (is_space(next) || next == '/' || next == '>') {
-                return 1;
-            }
+            spelt(data, kind, index, end, names[n].text, length) &&
+            delimiter_at(data, kind, index + length, end)) {
+            return 1;
         }
     }
     return 0;
@@ -242,11 +259,10 @@ static ALWAYS_INLINE int landmark_at(const void *data, int kind, Py_ssize_t inde
     if (k >= end) {
         return 0;
     }
-    Py_UCS4 next = at(data, kind, k);
-    if (is_upper(next)) {
+    if (is_upper(at(data, kind, k))) {
         return 2;
     }
-    if (!(is_space(next) || next == '/' || next == '>')) {
+    if (!delimiter_at(data, kind, k, end)) {
         return 0;
     }
     Py_ssize_t length = k - start;
@@ -468,6 +484,10 @@ static ALWAYS_INLINE Py_ssize_t next_mention(const void *data, int kind, Py_ssiz
         }
     }
 #endif
+    if (kind != PyUnicode_1BYTE_KIND) {
+        return hosts ? find_any(data, kind, index, end, "-&:/\\", 5)
+                     : find_any(data, kind, index, end, "-", 1);
+    }
     for (; index < end; index++) {
         Py_UCS4 next = index + 1 < end ? at(data, kind, index + 1) : 0;
         if (mention_at(at(data, kind, index), next, hosts)) {
@@ -486,11 +506,7 @@ static ALWAYS_INLINE int mentions_of(int kind, PyObject *html, const void *data,
     int separator = 0;
     /* Constant per call site, so that the search is unrolled for each. */
 #define NEXT_MENTION(from)                                                                     \
-    (kind != PyUnicode_1BYTE_KIND                                                              \
-         ? (hosts ? find_any(data, kind, (from), end, "-&:/\\", 5)                              \
-                  : find_any(data, kind, (from), end, "-", 1))                                 \
-     : hosts ? next_mention(data, kind, (from), end, 1)                                        \
-             : next_mention(data, kind, (from), end, 0))
+    (hosts ? next_mention(data, kind, (from), end, 1) : next_mention(data, kind, (from), end, 0))
     for (Py_ssize_t i = NEXT_MENTION(0); i < end; i = NEXT_MENTION(i + 1)) {
         Py_UCS4 c = at(data, kind, i);
         if (c == '-') {
@@ -768,17 +784,14 @@ static ALWAYS_INLINE Py_ssize_t skip_markup(const void *data, int kind, Py_ssize
         if (!plain_name(data, kind, name, end, container_names, 3)) {
             return -1;
         }
-        k = name;
-        RUN(!(is_space(c) || c == '/' || c == '>'));
-        return attributes_end(data, kind, k, end);
+        return attributes_end(data, kind, name_end(data, kind, name, end), end);
     }
     if (!is_letter(next)) {
         /* <(?![A-Za-z!?/]): a "<" of text. */
         return index + 1;
     }
     if (triggers != NULL && named(data, kind, k, end, quiet_media, 4)) {
-        RUN(!(is_space(c) || c == '/' || c == '>'));
-        Py_ssize_t stop = attributes_end(data, kind, k, end);
+        Py_ssize_t stop = attributes_end(data, kind, name_end(data, kind, k, end), end);
         if (stop < 0) {
             return -1;
         }
@@ -789,8 +802,7 @@ static ALWAYS_INLINE Py_ssize_t skip_markup(const void *data, int kind, Py_ssize
                     sizeof start_names / sizeof start_names[0])) {
         return -1;
     }
-    RUN(!(is_space(c) || c == '/' || c == '>'));
-    return attributes_end(data, kind, k, end);
+    return attributes_end(data, kind, name_end(data, kind, k, end), end);
 }
 
 /* Where the skip from `index` ends, or -1 on error. */
@@ -971,7 +983,7 @@ static const word tag_names[] = {
 };
 enum {
     TAG_SCRIPT, TAG_IFRAME, TAG_IMG, TAG_LINK, TAG_VIDEO, TAG_AUDIO, TAG_SOURCE, TAG_TRACK,
-    TAG_PICTURE, TAG_HEAD, TAG_NOSCRIPT, TAG_PLAINTEXT, TAG_FIRST_RAW_TEXT = TAG_PLAINTEXT + 1,
+    TAG_PICTURE, TAG_HEAD, TAG_NOSCRIPT, TAG_PLAINTEXT,
 };
 /* Numbers below this one load something (_URL_ATTRIBUTES). */
 #define TAG_LOADING TAG_HEAD
@@ -991,16 +1003,6 @@ static ALWAYS_INLINE int spelt_folded(const void *data, int kind, Py_ssize_t ind
     return 1;
 }
 
-/* Whether a delimiter ([\t\n\f\r />]) is at `index`, before `end`. */
-static ALWAYS_INLINE int delimiter_at(const void *data, int kind, Py_ssize_t index,
-                                      Py_ssize_t end) {
-    if (index >= end) {
-        return 0;
-    }
-    Py_UCS4 c = at(data, kind, index);
-    return is_space(c) || c == '/' || c == '>';
-}
-
 /* The number of the name of `names` spelt (any case) at `index` with a delimiter after
  * it, or -1. */
 static ALWAYS_INLINE int name_folded(const void *data, int kind, Py_ssize_t index,
@@ -1013,15 +1015,6 @@ static ALWAYS_INLINE int name_folded(const void *data, int kind, Py_ssize_t inde
         }
     }
     return -1;
-}
-
-/* The end of a tag name from `index`: [^\t\n\f\r />]*+ */
-static ALWAYS_INLINE Py_ssize_t name_end(const void *data, int kind, Py_ssize_t index,
-                                         Py_ssize_t end) {
-    while (index < end && !delimiter_at(data, kind, index, end)) {
-        index++;
-    }
-    return index;
 }
 
 /* _ANY_TAG (`closing`: _ANY_END_TAG) matched at `index`: its end, or -1. */
@@ -1175,8 +1168,6 @@ typedef struct {
  * an exception was raised. */
 enum { OVER = -1, LEFT = -2, FAILED = -3 };
 
-static int skim_append(skimmer *s, PyObject *text) { return PyList_Append(s->out, text); }
-
 /* _Page.copy_to */
 static int skim_copy_to(skimmer *s, Py_ssize_t position) {
     if (position <= s->copied) {
@@ -1186,7 +1177,7 @@ static int skim_copy_to(skimmer *s, Py_ssize_t position) {
     if (piece == NULL) {
         return -1;
     }
-    int status = skim_append(s, piece);
+    int status = PyList_Append(s->out, piece);
     Py_DECREF(piece);
     s->copied = position;
     return status;
@@ -1195,7 +1186,7 @@ static int skim_copy_to(skimmer *s, Py_ssize_t position) {
 /* _Page.slot: the index in `out` of an empty piece at `position`, or -1. */
 static Py_ssize_t skim_slot(skimmer *s, Py_ssize_t position) {
     PyObject *empty = PyUnicode_New(0, 0);
-    if (empty == NULL || skim_copy_to(s, position) < 0 || skim_append(s, empty) < 0) {
+    if (empty == NULL || skim_copy_to(s, position) < 0 || PyList_Append(s->out, empty) < 0) {
         Py_XDECREF(empty);
         return -1;
     }
@@ -1227,13 +1218,13 @@ static int skim_apply(skimmer *s, PyObject *edits, Py_ssize_t start, Py_ssize_t 
             if (hidden == NULL && (hidden = PyUnicode_InternFromString(" hidden")) == NULL) {
                 return -1;
             }
-            if (skim_copy_to(s, hidden_at) < 0 || skim_append(s, hidden) < 0) {
+            if (skim_copy_to(s, hidden_at) < 0 || PyList_Append(s->out, hidden) < 0) {
                 return -1;
             }
             hidden_at = -1;
         }
         if (edit != NULL &&
-            (skim_copy_to(s, position) < 0 || skim_append(s, PyTuple_GET_ITEM(edit, 1)) < 0)) {
+            (skim_copy_to(s, position) < 0 || PyList_Append(s->out, PyTuple_GET_ITEM(edit, 1)) < 0)) {
             return -1;
         }
     }
@@ -1321,10 +1312,10 @@ static ALWAYS_INLINE Py_ssize_t skim_element(skimmer *s, int tag, Py_ssize_t sta
                 goto done;
             }
             int status = skim_copy_to(s, start) < 0 ||
-                                 skim_append(s, PyTuple_GET_ITEM(around, 0)) < 0 ||
+                                 PyList_Append(s->out, PyTuple_GET_ITEM(around, 0)) < 0 ||
                                  skim_apply(s, edits, start, start + 1 + 6) < 0 ||
                                  skim_copy_to(s, closed) < 0 ||
-                                 skim_append(s, PyTuple_GET_ITEM(around, 1)) < 0
+                                 PyList_Append(s->out, PyTuple_GET_ITEM(around, 1)) < 0
                              ? -1
                              : 0;
             Py_DECREF(around);

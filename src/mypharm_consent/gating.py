@@ -98,6 +98,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
+from typing import TypeVar
 from urllib.parse import unquote
 
 from markupsafe import Markup
@@ -345,6 +346,20 @@ _REMEMBERED_TOKEN_CHARS = 256
 #: How many placeholders, and how many head markups, a configuration keeps.
 _REMEMBERED_MARKUPS = 256
 
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def _keep(store: dict[_Key, _Value], key: _Key, value: _Value, limit: int) -> None:
+    """``store[key] = value``, ``store`` emptied first once it holds ``limit`` entries.
+
+    The memos of a configuration: what they hold comes back page after page,
+    so a full one is simply started again (no order to keep per lookup).
+    """
+    if len(store) >= limit:
+        store.clear()
+    store[key] = value
+
 
 class _Gate:
     """What gating needs from one configuration, computed once."""
@@ -405,9 +420,7 @@ class _Gate:
 
     def remember(self, key: tuple[str, frozenset[str], bool], verdict: _Verdict) -> None:
         """Keep the verdict on a tag: the same tags come back page after page."""
-        if len(self.verdicts) >= _REMEMBERED_VERDICTS:
-            self.verdicts.clear()
-        self.verdicts[key] = verdict
+        _keep(self.verdicts, key, verdict, _REMEMBERED_VERDICTS)
 
     def state_for(self, granted: frozenset[str], gpc: bool) -> ConsentState:
         """The decided state granting ``granted`` (one object per choice, made once)."""
@@ -415,9 +428,7 @@ class _Gate:
         state = self.states.get(key)
         if state is None:
             state = ConsentState(decided=True, granted=granted, gpc=gpc)
-            if len(self.states) >= _REMEMBERED_MARKUPS:
-                self.states.clear()
-            self.states[key] = state
+            _keep(self.states, key, state, _REMEMBERED_MARKUPS)
         return state
 
     def wants_placeholder(self, attributes: tuple[_Attribute, ...]) -> bool:
@@ -426,15 +437,8 @@ class _Gate:
         if known is not None and known[0] is attributes:
             return known[1]
         wants = _wants_placeholder(attributes)
-        if len(self.wants) >= _REMEMBERED_MARKUPS:
-            self.wants.clear()
-        self.wants[id(attributes)] = (attributes, wants)
+        _keep(self.wants, id(attributes), (attributes, wants), _REMEMBERED_MARKUPS)
         return wants
-
-    def remember_placeholder(self, key: tuple[object, ...], made: _Placeholder) -> None:
-        if len(self.placeholders) >= _REMEMBERED_MARKUPS:
-            self.placeholders.clear()
-        self.placeholders[key] = made
 
     def lookup(self, host: str) -> list[_Hit]:
         found = list(self.exact.get(host, ()))
@@ -1091,7 +1095,7 @@ class _Page:
         if known is not None and known[0] is attributes and known[1] is match:
             return known[2]
         made = self.render_placeholder(attributes, match)
-        self.gate.remember_placeholder(key, (attributes, match, made))
+        _keep(self.gate.placeholders, key, (attributes, match, made), _REMEMBERED_MARKUPS)
         return made
 
     def render_placeholder(
@@ -1137,9 +1141,7 @@ class _Page:
         known = gate.head_markups.get(key)
         if known is None:
             known = self.render_head_markup(consent_mode, token)
-            if len(gate.head_markups) >= _REMEMBERED_MARKUPS:
-                gate.head_markups.clear()
-            gate.head_markups[key] = known
+            _keep(gate.head_markups, key, known, _REMEMBERED_MARKUPS)
         return known
 
     def render_head_markup(self, consent_mode: bool, token: str) -> str:
@@ -1404,9 +1406,7 @@ def _is_trigger(token: str, gate: _Gate) -> bool:
         host = _authority_host(token)
         known = bool(host) and bool(gate.lookup(host))
     if len(token) <= _REMEMBERED_TOKEN_CHARS:
-        if len(gate.tokens) >= _REMEMBERED_TOKENS:
-            gate.tokens.clear()
-        gate.tokens[token] = known
+        _keep(gate.tokens, token, known, _REMEMBERED_TOKENS)
     return known
 
 
