@@ -1677,6 +1677,97 @@ static PyObject *digest(PyObject *module, PyObject *data) {
     return PyLong_FromUnsignedLongLong((unsigned long long)value);
 }
 
+/* ---- join_raw(): a UTF-8 page read byte for byte, written back as bytes ---- */
+
+/* The size of `piece` as join_raw() copies it, with its buffer in `view` for a
+ * memoryview (released by the caller); -1 with an exception for anything else. */
+static Py_ssize_t raw_size(PyObject *piece, Py_buffer *view) {
+    if (PyUnicode_CheckExact(piece)) {
+        if (PyUnicode_KIND(piece) != PyUnicode_1BYTE_KIND) {
+            /* A character past U+00FF: the error str.encode("latin-1") raises. */
+            PyObject *encoded = PyUnicode_AsLatin1String(piece);
+            if (encoded != NULL) {
+                Py_DECREF(encoded);
+                PyErr_SetString(PyExc_ValueError, "join_raw() got a str not in canonical form");
+            }
+            return -1;
+        }
+        return PyUnicode_GET_LENGTH(piece);
+    }
+    if (PyBytes_CheckExact(piece)) {
+        return PyBytes_GET_SIZE(piece);
+    }
+    if (PyMemoryView_Check(piece)) {
+        /* Exact type: taking its buffer runs no Python code. */
+        if (PyObject_GetBuffer(piece, view, PyBUF_SIMPLE) < 0) {
+            return -1;
+        }
+        return view->len;
+    }
+    PyErr_Format(PyExc_TypeError, "join_raw() takes str, bytes and memoryview pieces, not %.100s",
+                 Py_TYPE(piece)->tp_name);
+    return -1;
+}
+
+PyDoc_STRVAR(join_raw_doc,
+             "join_raw(pieces, /)\n--\n\n"
+             "``pieces`` (a list of str, bytes and memoryview) joined into bytes, each str\n"
+             "taken one byte per character as ``str.encode(\"latin-1\")`` does: the pieces of\n"
+             "a UTF-8 page read byte for byte, and of the bytes around them, copied once.");
+
+static PyObject *join_raw(PyObject *module, PyObject *pieces) {
+    (void)module;
+    if (!PyList_CheckExact(pieces)) {
+        PyErr_SetString(PyExc_TypeError, "join_raw() takes a list");
+        return NULL;
+    }
+    /* Every piece is of an exact built-in type, checked before anything is copied:
+     * no Python code runs in between, so the list cannot change. */
+    Py_ssize_t count = PyList_GET_SIZE(pieces), total = 0;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_buffer view = {0};
+        Py_ssize_t size = raw_size(PyList_GET_ITEM(pieces, i), &view);
+        if (view.obj != NULL) {
+            PyBuffer_Release(&view);
+        }
+        if (size < 0) {
+            return NULL;
+        }
+        if (size > PY_SSIZE_T_MAX - total) {
+            PyErr_SetString(PyExc_OverflowError, "join_raw() result is too long");
+            return NULL;
+        }
+        total += size;
+    }
+    PyObject *joined = PyBytes_FromStringAndSize(NULL, total);
+    if (joined == NULL) {
+        return NULL;
+    }
+    char *into = PyBytes_AS_STRING(joined);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *piece = PyList_GET_ITEM(pieces, i);
+        if (PyUnicode_CheckExact(piece)) {
+            Py_ssize_t size = PyUnicode_GET_LENGTH(piece);
+            memcpy(into, PyUnicode_1BYTE_DATA(piece), (size_t)size);
+            into += size;
+        } else if (PyBytes_CheckExact(piece)) {
+            Py_ssize_t size = PyBytes_GET_SIZE(piece);
+            memcpy(into, PyBytes_AS_STRING(piece), (size_t)size);
+            into += size;
+        } else {
+            Py_buffer view;
+            if (PyObject_GetBuffer(piece, &view, PyBUF_SIMPLE) < 0) {
+                Py_DECREF(joined);
+                return NULL;
+            }
+            memcpy(into, view.buf, (size_t)view.len);
+            into += view.len;
+            PyBuffer_Release(&view);
+        }
+    }
+    return joined;
+}
+
 static PyMethodDef methods[] = {
     {"landmarks", (PyCFunction)(void (*)(void))landmarks, METH_FASTCALL, landmarks_doc},
     {"mentions", (PyCFunction)(void (*)(void))mentions, METH_FASTCALL, mentions_doc},
@@ -1684,6 +1775,7 @@ static PyMethodDef methods[] = {
     {"occurrences", (PyCFunction)(void (*)(void))occurrences, METH_FASTCALL, occurrences_doc},
     {"skim", (PyCFunction)(void (*)(void))skim, METH_FASTCALL, skim_doc},
     {"digest", (PyCFunction)digest, METH_O, digest_doc},
+    {"join_raw", (PyCFunction)join_raw, METH_O, join_raw_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -722,7 +722,23 @@ class ConsentEngine:
                 # Gated as bytes, never decoded: a byte that is not UTF-8 is
                 # kept as it is (the browser shows it as U+FFFD) and does not
                 # keep the page from being gated.
-                encoded = gating.gate_utf8(body, state, self.config, language=language)
+                gated = gating.gate_utf8_pieces(body, state, self.config, language=language)
+                pieces, rest = ([], 0) if gated is None else gated
+                view = memoryview(body)
+                if key is None:
+                    # The last "</body" of the gated page is in the untouched rest
+                    # of the body, as a rule: the page is then written in one copy.
+                    closing = body.rfind(b"</body", rest)
+                    if closing != -1:
+                        banner = self._page_markup(state, language, target, charset, token)
+                        joined: list[str | bytes | memoryview] = [
+                            *pieces,
+                            view[rest:closing],
+                            banner,
+                            view[closing:],
+                        ]
+                        return gating.join_raw(joined), None
+                encoded = gating.join_raw([*pieces, view[rest:]]) if gated else body
             else:
                 try:
                     html = body.decode(charset)

@@ -1470,13 +1470,68 @@ def gate_utf8(
     same, those bytes kept as they are. Not remembered: the middleware
     keeps the pages it rewrote itself.
     """
-    if not config.gating and not config.consent_mode:
+    gated = gate_utf8_pieces(body, state, config, language=language)
+    if gated is None:
         return body
+    pieces, rest = gated
+    return join_raw([*pieces, memoryview(body)[rest:]])
+
+
+def gate_utf8_pieces(
+    body: bytes,
+    state: ConsentState,
+    config: ConsentConfig,
+    *,
+    language: str | None = None,
+) -> tuple[list[str], int] | None:
+    """:func:`gate_utf8` left in pieces: ``None`` for ``body`` unchanged, else ``(pieces, rest)``.
+
+    The gated page is ``join_raw([*pieces, body[rest:]])``: the pieces (one
+    character per byte) up to where gating last wrote, then the body as it
+    is. A caller adding to the page (the middleware's banner, before
+    ``</body>``) joins everything once instead of copying the page at each
+    step. The list is the caller's.
+    """
+    if not config.gating and not config.consent_mode:
+        return None
     gate = _gate_for(config)
     chosen = _language(language, config)
-    html = body.decode("latin-1")
-    gated = _gate(html, state.granted, state.gpc, gate, chosen, raw=True)
-    return body if gated is html else gated.encode("latin-1")
+    return _gate_pieces(body.decode("latin-1"), state.granted, state.gpc, gate, chosen, raw=True)
+
+
+def _join_raw_py(pieces: list[str | bytes | memoryview]) -> bytes:
+    """The definition of ``mypharm_consent._gatescan.join_raw``."""
+    if type(pieces) is not list:
+        raise TypeError("join_raw() takes a list")
+    parts: list[bytes | memoryview] = []
+    for piece in pieces:
+        if type(piece) is str:
+            parts.append(piece.encode("latin-1"))
+        elif type(piece) is bytes or type(piece) is memoryview:
+            parts.append(piece)
+        else:
+            kind = type(piece).__name__
+            raise TypeError(f"join_raw() takes str, bytes and memoryview pieces, not {kind}")
+    return b"".join(parts)
+
+
+def _load_join_raw() -> Callable[[list[str | bytes | memoryview]], bytes]:
+    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
+        try:
+            from mypharm_consent._gatescan import join_raw as compiled
+        except ImportError:
+            pass
+        else:
+            return compiled
+    return _join_raw_py
+
+
+#: ``pieces`` (str, bytes, memoryview) joined into bytes, each str taken one byte
+#: per character (``str.encode("latin-1")``): a UTF-8 page read byte for byte
+#: (see :func:`gate_utf8`) written back with a single copy. Compiled when
+#: ``mypharm_consent._gatescan`` is built; raises ``UnicodeEncodeError`` for a
+#: character past U+00FF and ``TypeError`` for a piece of another type.
+join_raw = _load_join_raw()
 
 
 #: The last few pages are remembered, rewritten, for a few minutes: most pages
@@ -1504,6 +1559,26 @@ def _gate(
     fast: bool = True,
     raw: bool = False,
 ) -> str:
+    gated = _gate_pieces(html, granted, gpc, gate, language, fast=fast, raw=raw)
+    if gated is None:
+        return html
+    pieces, rest = gated
+    if rest < len(html):
+        pieces.append(html[rest:])
+    return "".join(pieces)
+
+
+def _gate_pieces(
+    html: str,
+    granted: frozenset[str],
+    gpc: bool,
+    gate: _Gate,
+    language: Language,
+    *,
+    fast: bool = True,
+    raw: bool = False,
+) -> tuple[list[str], int] | None:
+    """The gated page as ``"".join(pieces) + html[rest:]``, or ``None`` for ``html`` unchanged."""
     config = gate.config
     state = gate.state_for(granted, gpc)
     page = _Page(html, state, gate, language, raw=raw)
@@ -1517,28 +1592,26 @@ def _gate(
             page.limit = triggers[-1] + 1
     page.want_head = config.consent_mode or page.limit > 0
     if not page.want_head:
-        return html
+        return None
     if not (fast and page.limit and page.skim()):
         page.scan(0, len(html))
     markup = page.head_markup(config.consent_mode)
     if not markup:
-        return "".join(page.out) + html[page.copied :] if page.changed else html
+        return (page.out, page.copied) if page.changed else None
     start = (_DOCUMENT_START_RAW if raw else _DOCUMENT_START).match(html)
     assert start is not None  # every part of the pattern is optional
     document = start.group(1) or start.group(2) or _DOCUMENT_TAG.search(html)
     if page.head_slot is None and not document:
         # A fragment (a partial page update): the page it lands in has the scripts.
-        return "".join(page.out) + html[page.copied :] if page.changed else html
+        return (page.out, page.copied) if page.changed else None
     # Into <head> if it comes before any script (a later one is ignored by
     # browsers), else before the first script.
     slots = [slot for slot in (page.head_slot, page.script_slot) if slot is not None]
     if slots:
-        slot = min(slots)
-        page.out[slot] = markup
-        page.copy_to(len(html))
-        return "".join(page.out)
+        page.out[min(slots)] = markup
+        return page.out, page.copied
     page.copy_to(len(html))
     rewritten = "".join(page.out)
     # Right after the doctype, or before <html>: nothing there is ever rewritten.
     position = start.end(1) if start.group(1) else start.start(2) if start.group(2) else 0
-    return rewritten[:position] + markup + rewritten[position:]
+    return [rewritten[:position], markup, rewritten[position:]], len(html)

@@ -185,6 +185,20 @@ PAGES = {
     "capital-body": "<HTML><BODY><p>Crème</p></BODY></HTML>",
     "no-body-end": "<html><body><p>Sans fin",
     "fragment": "<p>Un fragment</p>",
+    # The last "</body" before what gating last wrote: the banner is placed
+    # from the whole gated page, not from the body left as it was.
+    "gated-after-body-end": (
+        "<html><head></head><body><p>Fin</p></body>"
+        '<iframe src="https://www.youtube.com/embed/abc"></iframe></html>'
+    ),
+    "lower-then-capital-body-end": (
+        "<html><body><p>a</p></body>"
+        '<iframe src="https://www.youtube.com/embed/abc"></iframe></BODY></html>'
+    ),
+    "body-end-in-a-gated-tag": (
+        "<html><body><iframe title='</body>' src='https://www.youtube.com/embed/abc'>"
+        "</iframe><p>fin é</p></body></html>"
+    ),
 }
 STATES = {
     "undecided": ConsentState.undecided(),

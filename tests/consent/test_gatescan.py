@@ -240,6 +240,7 @@ def test_gating_uses_the_extension_when_built() -> None:
     assert gating._landmarks is _gatescan.landmarks
     assert gating._skim is _gatescan.skim
     assert pagecache._digest is _gatescan.digest
+    assert gating.join_raw is _gatescan.join_raw
 
 
 _FALLBACK = """
@@ -251,7 +252,8 @@ page = f'<p>x</p><script src="https://{{TRACKER}}/a.js"></script>'
 out = gating.gate_html(page, NOTHING, gating_config(consent_mode=False))
 print(gating.SPEEDUPS, 'type="text/plain"' in out, f'data-src="https://{{TRACKER}}/a.js"' in out)
 from mypharm_consent import pagecache
-print(pagecache._digest is None, gating._skim is None)
+print(pagecache._digest is None, gating._skim is None, gating.join_raw is gating._join_raw_py)
+print(gating.gate_utf8(page.encode(), NOTHING, gating_config()).count(b'data-src='))
 """
 
 
@@ -271,7 +273,7 @@ def test_without_the_extension_gating_searches_in_python(
     prelude: str, environment: dict[str, str], logged: str
 ) -> None:
     stdout, stderr = run_with_debug_log(_FALLBACK.format(prelude=prelude), environment)
-    assert stdout.split() == ["False", "True", "True", "True", "True"]
+    assert stdout.split() == ["False", "True", "True", "True", "True", "True", "1"]
     assert logged in stderr
 
 
@@ -473,3 +475,54 @@ def test_digest_tells_bodies_apart(first: bytes, second: bytes) -> None:
 def test_digest_takes_bytes_only() -> None:
     with pytest.raises(TypeError, match="bytes"):
         _gatescan.digest("text")  # type: ignore[arg-type]
+
+
+#: Pieces of a UTF-8 page read byte for byte, and the bytes around them.
+RAW_PIECES = st.lists(
+    st.text(st.characters(max_codepoint=0xFF), max_size=40)
+    | st.binary(max_size=40)
+    | st.tuples(st.binary(max_size=40), st.integers(0, 40), st.integers(0, 40)).map(
+        lambda cut: memoryview(cut[0])[cut[1] : cut[2]]
+    ),
+    max_size=8,
+)
+
+
+@compiled_only
+@settings(max_examples=300, deadline=None)
+@given(RAW_PIECES)
+def test_join_raw_agrees(pieces: list[str | bytes | memoryview]) -> None:
+    expected = b"".join(
+        piece.encode("latin-1") if isinstance(piece, str) else bytes(piece) for piece in pieces
+    )
+    assert gating._join_raw_py(pieces) == expected
+    assert _gatescan.join_raw(pieces) == expected
+
+
+@compiled_only
+@pytest.mark.parametrize(
+    ("pieces", "error"),
+    [
+        (["ab", "€"], UnicodeEncodeError),
+        (["ab", "😀"], UnicodeEncodeError),
+        ([b"a", 1], TypeError),
+        ([bytearray(b"a")], TypeError),
+        ([b"a", None], TypeError),
+        (("a", b"b"), TypeError),
+        ("ab", TypeError),
+    ],
+    ids=["ucs2", "astral", "int", "bytearray", "none", "tuple", "str"],
+)
+def test_join_raw_refuses_what_is_not_a_raw_piece(pieces: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        gating._join_raw_py(pieces)
+    with pytest.raises(error):
+        _gatescan.join_raw(pieces)
+
+
+@compiled_only
+def test_join_raw_refuses_a_released_view() -> None:
+    view = memoryview(b"abc")
+    view.release()
+    with pytest.raises(ValueError, match="released"):
+        _gatescan.join_raw([b"x", view])
