@@ -972,6 +972,181 @@ static PyObject *occurrences(PyObject *module, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* ---- occurrences_all(): the same for several texts at once ---------------- */
+
+/* At most this many different pairs of leading characters are looked for in one pass;
+ * texts beyond that are searched for one by one. */
+#define MAX_LEADS 4
+
+/* Whether the ASCII text `text` (at least two characters) is at `index` of the Latin-1
+ * page `page` of `end` characters. */
+static ALWAYS_INLINE int latin1_at(const Py_UCS1 *page, Py_ssize_t end, Py_ssize_t index,
+                                   PyObject *text) {
+    Py_ssize_t length = PyUnicode_GET_LENGTH(text);
+    return index + length <= end &&
+           memcmp(page + index, PyUnicode_1BYTE_DATA(text), (size_t)length) == 0;
+}
+
+/* The first index from `i` where one of the first `n` pairs of leading characters
+ * starts, or `end`; `n` is constant at each call, so that the loop is unrolled. */
+static ALWAYS_INLINE Py_ssize_t next_lead(const Py_UCS1 *page, Py_ssize_t i, Py_ssize_t end,
+                                          const Py_UCS1 leads[][2], int n) {
+#ifdef HAVE_SSE2
+    __m128i firsts[MAX_LEADS], seconds[MAX_LEADS];
+    for (int l = 0; l < n; l++) {
+        firsts[l] = _mm_set1_epi8((char)leads[l][0]);
+        seconds[l] = _mm_set1_epi8((char)leads[l][1]);
+    }
+    for (; i + 17 <= end; i += 16) {
+        __m128i here = _mm_loadu_si128((const __m128i *)(page + i));
+        __m128i next = _mm_loadu_si128((const __m128i *)(page + i + 1));
+        __m128i hits =
+            _mm_and_si128(_mm_cmpeq_epi8(here, firsts[0]), _mm_cmpeq_epi8(next, seconds[0]));
+        for (int l = 1; l < n; l++) {
+            hits = _mm_or_si128(hits, _mm_and_si128(_mm_cmpeq_epi8(here, firsts[l]),
+                                                    _mm_cmpeq_epi8(next, seconds[l])));
+        }
+        int mask = _mm_movemask_epi8(hits);
+        if (mask != 0) {
+            return i + __builtin_ctz((unsigned)mask);
+        }
+    }
+#endif
+    for (; i + 1 < end; i++) {
+        for (int l = 0; l < n; l++) {
+            if (page[i] == leads[l][0] && page[i + 1] == leads[l][1]) {
+                return i;
+            }
+        }
+    }
+    return end;
+}
+
+/* The occurrences of `count` ASCII texts of two characters or more in a Latin-1 page, in
+ * one pass: each place where the first two characters of one of the `leads` pairs (one to
+ * MAX_LEADS of them) are is checked against every text. Positions in order, each once
+ * per text found there. */
+static int occurrences_of_all(const Py_UCS1 *page, Py_ssize_t end, PyObject *const *texts,
+                              Py_ssize_t count, const Py_UCS1 leads[][2], int lead_count,
+                              PyObject *positions) {
+    for (Py_ssize_t i = 0;; i++) {
+        switch (lead_count) {
+        case 1:
+            i = next_lead(page, i, end, leads, 1);
+            break;
+        case 2:
+            i = next_lead(page, i, end, leads, 2);
+            break;
+        case 3:
+            i = next_lead(page, i, end, leads, 3);
+            break;
+        default:
+            i = next_lead(page, i, end, leads, MAX_LEADS);
+            break;
+        }
+        if (i >= end) {
+            return 0;
+        }
+        for (Py_ssize_t t = 0; t < count; t++) {
+            if (latin1_at(page, end, i, texts[t]) && append_position(positions, i) < 0) {
+                return -1;
+            }
+        }
+    }
+}
+
+PyDoc_STRVAR(occurrences_all_doc,
+             "occurrences_all(html, texts, positions, /)\n--\n\n"
+             "Append to the list ``positions`` the start of every occurrence of each of the\n"
+             "``texts`` (a list of str, none empty) in ``html``, overlapping ones included:\n"
+             "in increasing order, a position once for each text found there. The same as\n"
+             "``occurrences()`` of each text, sorted, in one pass over a Latin-1 page for\n"
+             "a few ASCII texts.");
+
+static PyObject *occurrences_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyList_CheckExact(args[1]) ||
+        !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "occurrences_all() takes a str and two lists");
+        return NULL;
+    }
+    PyObject *html = args[0], *positions = args[2];
+    if (ready(html) < 0) {
+        return NULL;
+    }
+    /* A copy of the list of texts: what is looked for cannot change while it is. */
+    PyObject *texts = PySequence_Tuple(args[1]);
+    if (texts == NULL) {
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(texts);
+    Py_UCS1 leads[MAX_LEADS][2];
+    int lead_count = 0, together = PyUnicode_KIND(html) == PyUnicode_1BYTE_KIND;
+    for (Py_ssize_t t = 0; t < count; t++) {
+        PyObject *text = PyTuple_GET_ITEM(texts, t);
+        if (!PyUnicode_Check(text) || ready(text) < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_TypeError, "occurrences_all() takes a list of str");
+            }
+            Py_DECREF(texts);
+            return NULL;
+        }
+        if (PyUnicode_GET_LENGTH(text) == 0) {
+            PyErr_SetString(PyExc_ValueError, "occurrences_all() of an empty text");
+            Py_DECREF(texts);
+            return NULL;
+        }
+        if (!together) {
+            continue;
+        }
+        if (PyUnicode_GET_LENGTH(text) < 2 || !PyUnicode_IS_ASCII(text)) {
+            together = 0;
+            continue;
+        }
+        const Py_UCS1 *data = PyUnicode_1BYTE_DATA(text);
+        int l = 0;
+        while (l < lead_count && !(leads[l][0] == data[0] && leads[l][1] == data[1])) {
+            l++;
+        }
+        if (l == lead_count) {
+            if (lead_count == MAX_LEADS) {
+                together = 0;
+                continue;
+            }
+            leads[lead_count][0] = data[0];
+            leads[lead_count][1] = data[1];
+            lead_count++;
+        }
+    }
+    int status = 0;
+    if (count == 0) {
+        /* Nothing to look for. */
+    } else if (together) {
+        status = occurrences_of_all(PyUnicode_1BYTE_DATA(html), PyUnicode_GET_LENGTH(html),
+                                    &PyTuple_GET_ITEM(texts, 0), count, leads, lead_count,
+                                    positions);
+    } else {
+        /* One pass per text, the positions found then put in order. */
+        PyObject *found = PyList_New(0);
+        const void *data = PyUnicode_DATA(html);
+        Py_ssize_t end = PyUnicode_GET_LENGTH(html);
+        for (Py_ssize_t t = 0; found != NULL && status == 0 && t < count; t++) {
+            PyObject *text = PyTuple_GET_ITEM(texts, t);
+            status = BY_WIDTH(html, occurrences_of, data, end, text, found);
+        }
+        if (found == NULL || status < 0 || PyList_Sort(found) < 0 ||
+            PyList_SetSlice(positions, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX, found) < 0) {
+            status = -1;
+        }
+        Py_XDECREF(found);
+    }
+    Py_DECREF(texts);
+    if (status < 0) {
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 /* ---- skim(): _Page.skim of gating.py, the quick read of a page ---------- */
 
 /* The tag names _START_TAG knows, in any case; each one's number below. */
@@ -1773,6 +1948,8 @@ static PyMethodDef methods[] = {
     {"mentions", (PyCFunction)(void (*)(void))mentions, METH_FASTCALL, mentions_doc},
     {"skip", (PyCFunction)(void (*)(void))skip, METH_FASTCALL, skip_doc},
     {"occurrences", (PyCFunction)(void (*)(void))occurrences, METH_FASTCALL, occurrences_doc},
+    {"occurrences_all", (PyCFunction)(void (*)(void))occurrences_all, METH_FASTCALL,
+     occurrences_all_doc},
     {"skim", (PyCFunction)(void (*)(void))skim, METH_FASTCALL, skim_doc},
     {"digest", (PyCFunction)digest, METH_O, digest_doc},
     {"join_raw", (PyCFunction)join_raw, METH_O, join_raw_doc},

@@ -1276,13 +1276,16 @@ def _triggers(html: str, gate: _Gate) -> list[int] | None:
     if tokens is None:
         return None
     known = gate.tokens
+    wanted: list[str] = []
     for token in tokens:
         # The remembered answer first: the same authorities come back page after page.
         trigger = known.get(token)
         if trigger is None:
             trigger = _is_trigger(token, gate)
         if trigger:
-            _occurrences(html, token, positions)
+            wanted.append(token)
+    if wanted:
+        _occurrences_all(html, wanted, positions)
     positions.sort()
     return positions
 
@@ -1293,6 +1296,18 @@ def _occurrences_py(html: str, text: str, positions: list[int]) -> None:
     while found != -1:
         positions.append(found)
         found = html.find(text, found + 1)
+
+
+def _occurrences_all_py(html: str, texts: list[str], positions: list[int]) -> None:
+    """Append the start of every occurrence of each of ``texts``, in order.
+
+    A position comes once for each text found there; overlaps are included.
+    """
+    found: list[int] = []
+    for text in texts:
+        _occurrences_py(html, text, found)
+    found.sort()
+    positions += found
 
 
 def _skip_py(html: str, position: int, end: int, triggers: list[int] | None = None) -> int:
@@ -1362,7 +1377,7 @@ def _load_scan() -> tuple[
     Callable[[str, int, int, list[int] | None], int],
     Callable[[str, int], list[int] | None],
     Callable[[str, bool], tuple[list[int], set[str] | None]],
-    Callable[[str, str, list[int]], None],
+    Callable[[str, list[str], list[int]], None],
     _Skim | None,
 ]:
     """The compiled searches when built and allowed, else their definitions here."""
@@ -1376,15 +1391,15 @@ def _load_scan() -> tuple[
                 _gatescan.skip,
                 _gatescan.landmarks,
                 _gatescan.mentions,
-                _gatescan.occurrences,
+                _gatescan.occurrences_all,
                 _gatescan.skim,
             )
     else:
         logger.debug("MYPHARM_CONSENT_SPEEDUPS=0: gating searches in Python")
-    return _skip_py, _landmarks_py, _mentions_py, _occurrences_py, None
+    return _skip_py, _landmarks_py, _mentions_py, _occurrences_all_py, None
 
 
-_skip, _landmarks, _mentions, _occurrences, _skim = _load_scan()
+_skip, _landmarks, _mentions, _occurrences_all, _skim = _load_scan()
 #: Whether gating's searches run compiled (``mypharm_consent._gatescan``) in this
 #: process; they give the same answers as the regular expressions of this module.
 SPEEDUPS = _landmarks is not _landmarks_py

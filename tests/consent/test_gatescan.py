@@ -1,8 +1,9 @@
 """The compiled searches of gating (``mypharm_consent._gatescan``) against their definitions.
 
-``gating._landmarks_py``, ``_mentions_py`` and ``_occurrences_py`` are the
-regular expressions and string searches that define what gating looks for;
-the extension must give the very same answers on any text: the three
+``gating._landmarks_py``, ``_mentions_py``, ``_occurrences_py`` and
+``_occurrences_all_py`` are the regular expressions and string searches that
+define what gating looks for; the extension must give the very same answers on
+any text: the three
 string widths of CPython (Latin-1, BMP, astral), positions cut anywhere,
 and text made of the characters and words the searches stop on. Without
 the extension (or with ``MYPHARM_CONSENT_SPEEDUPS=0``) gating runs on the
@@ -222,6 +223,53 @@ def test_occurrences_agree(page: str, text: str) -> None:
         assert compiled == defined, (html, text)
 
 
+#: Texts looked for together: hosts sharing their first two characters, overlapping
+#: ones, and texts that make the search go one text at a time (one character long,
+#: not ASCII, or a fifth pair of leading characters).
+_HOSTS = st.sampled_from(
+    [
+        "www.adpartner.example",
+        "www.a",
+        "ww",
+        "www",
+        "cdn.example",
+        "cd",
+        "co",
+        "connect.x",
+        "aa",
+        "xX",
+        "a",
+        "é",
+        "–x",
+        "😀😀",
+    ]
+)
+
+
+@compiled_only
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(PAGES | _HOSTS, max_size=6).map("".join),
+    st.lists(_HOSTS | PIECES | st.text(min_size=1, max_size=3), max_size=6),
+)
+@example("wwwww", ["ww", "www", "ww"])
+@example("aXa cdco www.a", ["aa", "xX", "cd", "co", "www.a"])
+@example("ab ac ad ae af", ["ab", "ac", "ad", "ae", "af"])
+@example("éé aa", ["é", "aa"])
+@example("x", ["xX"])
+@example("aa", [])
+def test_occurrences_of_several_texts_agree(page: str, texts: list[str]) -> None:
+    for html in _widths(page):
+        one_by_one: list[int] = []
+        for text in texts:
+            gating._occurrences_py(html, text, one_by_one)
+        compiled: list[int] = [7]
+        defined: list[int] = [7]
+        _gatescan.occurrences_all(html, texts, compiled)
+        gating._occurrences_all_py(html, texts, defined)
+        assert compiled == defined == [7, *sorted(one_by_one)], (html, texts)
+
+
 @compiled_only
 def test_the_searches_refuse_wrong_arguments() -> None:
     with pytest.raises(TypeError):
@@ -232,6 +280,14 @@ def test_the_searches_refuse_wrong_arguments() -> None:
         _gatescan.occurrences("abc", "", [])
     with pytest.raises(TypeError):
         _gatescan.occurrences("abc", "a", ())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="empty"):
+        _gatescan.occurrences_all("abc", ["ab", ""], [])
+    with pytest.raises(TypeError):
+        _gatescan.occurrences_all("abc", ("ab",), [])  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _gatescan.occurrences_all("abc", ["ab", b"c"], [])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        _gatescan.occurrences_all("abc", ["ab"], None)  # type: ignore[arg-type]
 
 
 @compiled_only
