@@ -2,8 +2,9 @@
 
 Each app is served by uvicorn (httptools, uvloop) in a fresh process and
 loaded by ``wrk -t1 -c32`` (keep-alive) replaying varied requests from a Lua
-script; the server's RSS is read from ``/proc/PID/status`` every 50 ms, at
-rest after start-up and under load. Rounds alternate between the apps so that
+script; the server's RSS, and its anonymous part (the memory it allocated,
+without the pages of mapped files), are read from ``/proc/PID/status`` every
+50 ms, at rest after start-up and under load. Rounds alternate between the apps so that
 they see the same machine; medians are reported, with the ratio of each
 app's peak to its bare app's peak in the same run.
 
@@ -102,12 +103,21 @@ _LABELS = {
 }
 
 
-def rss_bytes(pid: int) -> int:
-    """The resident set size of process ``pid``, from ``/proc/PID/status``."""
+def rss_bytes(pid: int) -> tuple[int, int]:
+    """The resident set size of process ``pid`` and its anonymous part, from ``/proc``.
+
+    The anonymous part (``RssAnon``) is the memory the process allocated
+    itself; the rest is pages of mapped files (libraries, and the beacon's
+    spool segment, whose pages become resident as events are written to it).
+    """
+    sizes: dict[str, int] = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon"):
+            sizes[name] = int(value.split()[0]) * 1024
+    if len(sizes) != 2:
+        raise RuntimeError(f"no VmRSS or RssAnon for process {pid}")
+    return sizes["VmRSS"], sizes["RssAnon"]
 
 
 def _lua(requests: tuple[tuple[str, str], ...], path: Path) -> None:
@@ -122,24 +132,29 @@ def _lua(requests: tuple[tuple[str, str], ...], path: Path) -> None:
     )
 
 
-def measure(app: str, script: Path, seconds: int, work: Path) -> tuple[int, int]:
-    """(RSS at rest after start-up, peak RSS under load) of ``app`` in a fresh server."""
+def measure(app: str, script: Path, seconds: int, work: Path) -> tuple[int, int, int]:
+    """RSS at rest after start-up, peak RSS and peak anonymous RSS under load of ``app``.
+
+    Served by a fresh server.
+    """
     port = free_port()
     env = {**os.environ, "BENCH_DIR": str(work), "PYTHONPATH": str(ROOT)}
     command = uvicorn_command(f"benchmarks.{app}", port)
     server = subprocess.Popen(command, cwd=ROOT, env=env)
-    peak = 0
+    peak = peak_anonymous = 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_anonymous
         while not done.wait(0.05):
-            peak = max(peak, rss_bytes(server.pid))
+            resident, anonymous = rss_bytes(server.pid)
+            peak = max(peak, resident)
+            peak_anonymous = max(peak_anonymous, anonymous)
 
     try:
         wait_port(port, timeout=120)
         done.wait(1.0)
-        at_rest = rss_bytes(server.pid)
+        at_rest, anonymous_at_rest = rss_bytes(server.pid)
         sampler = threading.Thread(target=sample)
         sampler.start()
         try:
@@ -162,7 +177,7 @@ def measure(app: str, script: Path, seconds: int, work: Path) -> tuple[int, int]
     finally:
         server.terminate()
         server.wait(timeout=60)
-    return at_rest, max(peak, at_rest)
+    return at_rest, max(peak, at_rest), max(peak_anonymous, anonymous_at_rest)
 
 
 def main() -> None:
@@ -172,27 +187,33 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each load")
     args = parser.parse_args()
     print(
-        "| app | RSS at rest (MiB) | peak RSS under load (MiB) | peak vs bare app |\n"
-        "| --- | ---: | ---: | ---: |"
+        "| app | RSS at rest (MiB) | peak RSS under load (MiB) | peak vs bare app"
+        " | peak anonymous RSS (MiB) | anonymous vs bare app |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: |"
     )
     for pair in PAIRS:
         apps = (pair.baseline, *pair.apps)
         rest: dict[str, list[int]] = {app: [] for app in apps}
         peaks: dict[str, list[int]] = {app: [] for app in apps}
+        anonymous: dict[str, list[int]] = {app: [] for app in apps}
         with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
             script = Path(tmp) / "load.lua"
             _lua(pair.requests, script)
             for _ in range(args.rounds):
                 for app in apps:
-                    at_rest, peak = measure(app, script, args.seconds, Path(tmp))
+                    at_rest, peak, peak_anonymous = measure(app, script, args.seconds, Path(tmp))
                     rest[app].append(at_rest)
                     peaks[app].append(peak)
+                    anonymous[app].append(peak_anonymous)
         bare_peak = statistics.median(peaks[pair.baseline])
+        bare_anonymous = statistics.median(anonymous[pair.baseline])
         for app in apps:
             peak = statistics.median(peaks[app])
+            peak_anonymous = statistics.median(anonymous[app])
             print(
                 f"| {pair.title}: {_LABELS[app]} | {statistics.median(rest[app]) / MIB:,.1f} "
-                f"| {peak / MIB:,.1f} | {peak / bare_peak:.2f}x |",
+                f"| {peak / MIB:,.1f} | {peak / bare_peak:.2f}x "
+                f"| {peak_anonymous / MIB:,.1f} | {peak_anonymous / bare_anonymous:.2f}x |",
                 flush=True,
             )
 
