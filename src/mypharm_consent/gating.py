@@ -1531,6 +1531,7 @@ def _join_raw_py(pieces: list[str | bytes | memoryview]) -> bytes:
 
 
 def _load_join_raw() -> Callable[[list[str | bytes | memoryview]], bytes]:
+    """The compiled join when built and allowed, else its definition here."""
     if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
         try:
             from mypharm_consent._gatescan import join_raw as compiled
