@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import secrets
 import shutil
@@ -296,15 +297,19 @@ def _pauses_while(call: Callable[[], object]) -> tuple[float, float]:
     return took[0], longest
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="an fdatasync on Linux only")
-def test_the_periodic_flush_lets_the_other_threads_run() -> None:
-    """Flushing a segment to disk does not stall the process (a server's event loop).
+#: Timings of a flush against its control: how long ``mmap.flush()`` took and
+#: the longest pause of another thread meanwhile, then (took, pause) of each
+#: periodic flush timed, the last one the one that settled it.
+_Stall = tuple[float, float, list[tuple[float, float]]]
 
-    The control is ``mmap.flush()`` on as many fresh pages, which keeps the
-    GIL for its whole ``msync``: it shows the measurement can see a stall.
-    The segment is written under the checkout's ``.data/`` (on its disk: a
-    temporary directory may be in memory, where a sync costs nothing and no
-    stall can be seen with either call).
+
+def _flush_stall(sizes: tuple[int, ...]) -> _Stall | None:
+    """The flush timed against its control in a spool under the checkout's ``.data/``.
+
+    Written on that disk: a temporary directory may be in memory, where a
+    sync costs nothing and no stall can be seen with either call. The
+    control is timed after each of ``sizes`` MiB more is appended, until it
+    takes 20 ms or more; ``None`` if it never did (no stall to see there).
     """
     _DATA.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="flush-", dir=_DATA))
@@ -315,7 +320,7 @@ def test_the_periodic_flush_lets_the_other_threads_run() -> None:
     switch = sys.getswitchinterval()
     sys.setswitchinterval(0.001)
     try:
-        for megabytes in (32, 64, 96):
+        for megabytes in sizes:
             for _ in range(megabytes):
                 assert spool.append(line)
             segment = spool._open
@@ -323,11 +328,10 @@ def test_the_periodic_flush_lets_the_other_threads_run() -> None:
             control_took, control_pause = _pauses_while(segment.mapping.flush)
             if control_took < 0.02:
                 continue  # too fast a disk to tell: more pages
-            assert control_pause > control_took / 2
             # A flush that kept the GIL would stall this thread for about as long
             # as it took, every time; a pause from elsewhere (the scheduler, other
             # threads of the process) is a one-off: up to three flushes are timed.
-            attempts = []
+            attempts: list[tuple[float, float]] = []
             for _ in range(3):
                 for _ in range(megabytes):
                     assert spool.append(line)
@@ -335,12 +339,102 @@ def test_the_periodic_flush_lets_the_other_threads_run() -> None:
                 attempts.append((took, pause))
                 if pause < max(took, control_took) / 4:
                     break
-            else:
-                raise AssertionError((attempts, control_took, control_pause))
-            break
-        else:
-            pytest.skip("the checkout's disk syncs 96 MiB in under 20 ms: no stall to observe")
+            return control_took, control_pause, attempts
+        return None
     finally:
         sys.setswitchinterval(switch)
         spool_dir.release()
         shutil.rmtree(root, ignore_errors=True)
+
+
+#: ``msync`` and ``fdatasync`` of the C library, each 150 ms slower: a slow disk
+#: on any machine, loaded into a process with ``LD_PRELOAD``.
+_SLOW_SYNCS = """
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stddef.h>
+#include <time.h>
+
+static void wait_a_while(void) {
+    struct timespec pause = {0, 150000000};
+    nanosleep(&pause, NULL);
+}
+
+int msync(void *address, size_t length, int flags) {
+    static int (*real)(void *, size_t, int);
+    if (real == NULL) {
+        real = (int (*)(void *, size_t, int))dlsym(RTLD_NEXT, "msync");
+    }
+    wait_a_while();
+    return real(address, length, flags);
+}
+
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (real == NULL) {
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    }
+    wait_a_while();
+    return real(fd);
+}
+"""
+
+
+def _flush_stall_on_a_slow_disk(tmp_path: Path) -> _Stall:
+    """:func:`_flush_stall` in a process whose ``msync`` and ``fdatasync`` take 150 ms more."""
+    compiler = shutil.which("cc")
+    if compiler is None:
+        if os.environ.get("CI"):
+            raise AssertionError("CI builds the C extensions: it must have a C compiler")
+        pytest.skip("no C compiler to build the slowed msync and fdatasync")
+    source = tmp_path / "slow_syncs.c"
+    source.write_text(_SLOW_SYNCS)
+    library = tmp_path / "slow_syncs.so"
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-O1", "-o", str(library), str(source), "-ldl"], check=True
+    )
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json; from tests.beacon.test_spool import _flush_stall; "
+            "print(json.dumps(_flush_stall((4,))))",
+        ],
+        cwd=root,
+        env={**os.environ, "LD_PRELOAD": str(library), "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    measured = json.loads(run.stdout)
+    assert measured is not None, "the slowed msync did not slow the control"
+    control_took, control_pause, attempts = measured
+    return control_took, control_pause, [(took, pause) for took, pause in attempts]
+
+
+def _assert_no_stall(measured: _Stall) -> None:
+    control_took, control_pause, attempts = measured
+    # The control keeps the GIL through its sync: the measurement sees that stall.
+    assert control_pause > control_took / 2, measured
+    took, pause = attempts[-1]
+    assert pause < max(took, control_took) / 4, measured
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="an fdatasync on Linux only")
+def test_the_periodic_flush_lets_the_other_threads_run(tmp_path: Path) -> None:
+    """Flushing a segment to disk does not stall the process (a server's event loop).
+
+    The control is ``mmap.flush()`` on as many fresh pages, which keeps the
+    GIL for its whole ``msync``: it shows the measurement can see a stall.
+    Measured on a disk made slow (the C library's ``msync`` and
+    ``fdatasync`` each made 150 ms longer in a process of its own), so that
+    there is a stall to see on any machine, and on the checkout's own disk
+    when a sync there takes long enough to be seen (20 ms).
+    """
+    slowed = _flush_stall_on_a_slow_disk(tmp_path)
+    assert slowed[0] >= 0.15, slowed  # the control went through the slowed msync
+    _assert_no_stall(slowed)
+    on_this_disk = _flush_stall((32, 64, 96))
+    if on_this_disk is not None:
+        _assert_no_stall(on_this_disk)
