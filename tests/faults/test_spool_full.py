@@ -3,7 +3,8 @@
 Two ways to run out of room: the spool's own cap (``spool_max_bytes``, with
 ClickHouse away so that the older events are still on the spool's disk), and
 the file system itself under a beacon served in its own process, either a
-real ``ENOSPC`` on a 40 MiB tmpfs (mounting one needs root) or ``EFBIG``
+real ``ENOSPC`` on a 40 MiB tmpfs (mounting one needs root: any other user
+runs that case as root of a user namespace of its own) or ``EFBIG``
 under a file-size limit set on the server process (``RLIMIT_FSIZE``, any
 user). Once room is back, new events flow again and everything that was
 accepted is stored once.
@@ -15,7 +16,9 @@ import contextlib
 import errno
 import os
 import resource
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -104,8 +107,6 @@ class FullDisk:
 
 
 def _tmpfs(tmp_path: Path) -> Iterator[FullDisk]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a 40 MiB tmpfs needs root (the file-size-limit case runs instead)")
     mount = tmp_path / "small"
     mount.mkdir()
     mounted = subprocess.run(
@@ -157,19 +158,51 @@ def _file_size_limit(tmp_path: Path) -> Iterator[FullDisk]:
 
 
 @pytest.fixture(params=["tmpfs-enospc", "file-size-limit-efbig"])
-def full_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FullDisk]:
-    """A spool directory whose file system runs out of room when asked."""
+def full_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FullDisk | None]:
+    """A spool directory whose file system runs out of room when asked.
+
+    ``None`` for the tmpfs when not root: mounting one needs root, and the
+    test is then run again as root of a user namespace of its own.
+    """
+    if request.param == "tmpfs-enospc" and os.geteuid() != 0:
+        yield None
+        return
     make = _tmpfs if request.param == "tmpfs-enospc" else _file_size_limit
     with contextlib.contextmanager(make)(tmp_path) as disk:
         yield disk
 
 
+def _again_as_root_of_a_user_namespace(node_id: str) -> None:
+    """Run the test ``node_id`` again in a user and mount namespace where this user is root.
+
+    There it may mount a tmpfs of its own (Linux, with unprivileged user
+    namespaces, as Debian has by default).
+    """
+    unshare = shutil.which("unshare")
+    namespace = [unshare, "--user", "--map-root-user", "--mount"] if unshare else []
+    if not namespace or subprocess.run([*namespace, "true"], check=False).returncode != 0:
+        pytest.skip("a tmpfs needs root, or unprivileged user namespaces (unshare), to mount")
+    run = subprocess.run(
+        [*namespace, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", node_id],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "1 passed" in run.stdout, run.stdout
+
+
 def test_a_full_disk_drops_the_newest_and_keeps_answering(
-    full_disk: FullDisk,
+    full_disk: FullDisk | None,
     serve_beacon: Callable[..., ServedBeacon],
     unused_port: int,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if full_disk is None:
+        _again_as_root_of_a_user_namespace(request.node.nodeid)
+        return
     chdb = tmp_path / "ch"
     server = serve_beacon(
         unused_port,
