@@ -1373,14 +1373,31 @@ def _mentions_py(html: str, hosts: bool) -> tuple[list[int], set[str] | None]:
     return positions, tokens
 
 
+def _join_raw_py(pieces: list[str | bytes | memoryview]) -> bytes:
+    """The definition of ``mypharm_consent._gatescan.join_raw``."""
+    if type(pieces) is not list:
+        raise TypeError("join_raw() takes a list")
+    parts: list[bytes | memoryview] = []
+    for piece in pieces:
+        if type(piece) is str:
+            parts.append(piece.encode("latin-1"))
+        elif type(piece) is bytes or type(piece) is memoryview:
+            parts.append(piece)
+        else:
+            kind = type(piece).__name__
+            raise TypeError(f"join_raw() takes str, bytes and memoryview pieces, not {kind}")
+    return b"".join(parts)
+
+
 def _load_scan() -> tuple[
     Callable[[str, int, int, list[int] | None], int],
     Callable[[str, int], list[int] | None],
     Callable[[str, bool], tuple[list[int], set[str] | None]],
     Callable[[str, list[str], list[int]], None],
     _Skim | None,
+    Callable[[list[str | bytes | memoryview]], bytes],
 ]:
-    """The compiled searches when built and allowed, else their definitions here."""
+    """The compiled functions when built and allowed, else their definitions here."""
     if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
         try:
             from mypharm_consent import _gatescan
@@ -1393,13 +1410,19 @@ def _load_scan() -> tuple[
                 _gatescan.mentions,
                 _gatescan.occurrences_all,
                 _gatescan.skim,
+                _gatescan.join_raw,
             )
     else:
         logger.debug("MYPHARM_CONSENT_SPEEDUPS=0: gating searches in Python")
-    return _skip_py, _landmarks_py, _mentions_py, _occurrences_all_py, None
+    return _skip_py, _landmarks_py, _mentions_py, _occurrences_all_py, None, _join_raw_py
 
 
-_skip, _landmarks, _mentions, _occurrences_all, _skim = _load_scan()
+# ``join_raw(pieces)``: ``pieces`` (str, bytes, memoryview) joined into bytes, each
+# str taken one byte per character (``str.encode("latin-1")``): a UTF-8 page read
+# byte for byte (see :func:`gate_utf8`) written back with a single copy. Raises
+# ``UnicodeEncodeError`` for a character past U+00FF and ``TypeError`` for a piece
+# of another type.
+_skip, _landmarks, _mentions, _occurrences_all, _skim, join_raw = _load_scan()
 #: Whether gating's searches run compiled (``mypharm_consent._gatescan``) in this
 #: process; they give the same answers as the regular expressions of this module.
 SPEEDUPS = _landmarks is not _landmarks_py
@@ -1512,42 +1535,6 @@ def gate_utf8_pieces(
     gate = _gate_for(config)
     chosen = _language(language, config)
     return _gate_pieces(body.decode("latin-1"), state.granted, state.gpc, gate, chosen, raw=True)
-
-
-def _join_raw_py(pieces: list[str | bytes | memoryview]) -> bytes:
-    """The definition of ``mypharm_consent._gatescan.join_raw``."""
-    if type(pieces) is not list:
-        raise TypeError("join_raw() takes a list")
-    parts: list[bytes | memoryview] = []
-    for piece in pieces:
-        if type(piece) is str:
-            parts.append(piece.encode("latin-1"))
-        elif type(piece) is bytes or type(piece) is memoryview:
-            parts.append(piece)
-        else:
-            kind = type(piece).__name__
-            raise TypeError(f"join_raw() takes str, bytes and memoryview pieces, not {kind}")
-    return b"".join(parts)
-
-
-def _load_join_raw() -> Callable[[list[str | bytes | memoryview]], bytes]:
-    """The compiled join when built and allowed, else its definition here."""
-    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
-        try:
-            from mypharm_consent._gatescan import join_raw as compiled
-        except ImportError:
-            pass
-        else:
-            return compiled
-    return _join_raw_py
-
-
-#: ``pieces`` (str, bytes, memoryview) joined into bytes, each str taken one byte
-#: per character (``str.encode("latin-1")``): a UTF-8 page read byte for byte
-#: (see :func:`gate_utf8`) written back with a single copy. Compiled when
-#: ``mypharm_consent._gatescan`` is built; raises ``UnicodeEncodeError`` for a
-#: character past U+00FF and ``TypeError`` for a piece of another type.
-join_raw = _load_join_raw()
 
 
 #: The last few pages are remembered, rewritten, for a few minutes: most pages
