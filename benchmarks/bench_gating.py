@@ -15,7 +15,13 @@ the machine. Routes:
 * ``/tagged``: 30 KB product page with Google Analytics, the Meta pixel, a
   YouTube embed and social links (gated, placeholder rendered);
 * ``/tagged-unique``: the same with a different comment in every answer, so
-  that gating cannot reuse a page it rewrote before;
+  that no answer is ever the same as one before (it is spliced into the
+  last page gated in full there: see ``mypharm_consent.splice``);
+* ``/tagged-personal``: the same as rendered for one visitor: a new form token
+  in a ``<meta>`` of the head, the visitor's name in the header and a counter
+  in the footer (three changes, spliced);
+* ``/tagged-nonce``: the same with a new CSP nonce on every script (in tags
+  gating reads: gated in full every time);
 * ``/first-party``: 30 KB product page without third-party tags;
 * ``/first-party-unique``: the same, different in every answer (as a page
   with a per-request form token is);
@@ -69,6 +75,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUTES = (
     "/tagged",
     "/tagged-unique",
+    "/tagged-personal",
+    "/tagged-nonce",
     "/first-party",
     "/first-party-unique",
     "/api/products.json",
@@ -121,8 +129,9 @@ def gating_share(repeat: int = 200, batches: int = 5) -> list[tuple[str, float, 
     use it; decoding not counted); the same from UTF-8 bytes to UTF-8 bytes
     (decoded, gated, encoded: what the middleware did before ``gate_utf8``);
     ``gate_utf8`` on the bytes (what it calls now); the engine's whole
-    rewrite of the bytes (gating, banner, headers); and ``gate_html`` on a
-    page seen before. The
+    rewrite of the bytes (gating, banner, headers), as it does it (the page
+    spliced into the one gated before) and with every page gated in full;
+    and ``gate_html`` on a page seen before. The
     best of ``batches`` batches of ``repeat`` pages each. The third page is
     ``/tagged`` with a ``>`` in a quoted attribute value near its top
     (``data-rule="stock > 0"``, as front-end frameworks write them), which
@@ -132,11 +141,15 @@ def gating_share(repeat: int = 200, batches: int = 5) -> list[tuple[str, float, 
     from benchmarks.gating_apps import CONFIG, FIRST_PARTY, TAGGED
 
     from mypharm_consent import ConsentState
-    from mypharm_consent.engine import ConsentEngine
+    from mypharm_consent.engine import ConsentEngine, _markup_byte_position
     from mypharm_consent.gating import gate_html, gate_utf8
+    from mypharm_consent.splice import SpliceStore
 
     state = ConsentState.undecided()
     engine = ConsentEngine(CONFIG)
+    in_full = ConsentEngine(CONFIG)
+    # No page is ever kept to splice from (twice its size is over max_bytes).
+    in_full.splices = SpliceStore(_markup_byte_position, max_bytes=0)
     headers = [(b"content-type", b"text/html; charset=utf-8")]
     rows: list[tuple[str, float, ...]] = []
     full_read = TAGGED.replace("<main>", '<main data-rule="stock > 0">', 1)
@@ -164,6 +177,9 @@ def gating_share(repeat: int = 200, batches: int = 5) -> list[tuple[str, float, 
         def rewrite(body: bytes, target: str = target) -> object:
             return engine.rewrite_page(state, headers, body, target=target)
 
+        def rewrite_in_full(body: bytes, target: str = target) -> object:
+            return in_full.rewrite_page(state, headers, body, target=target)
+
         def as_text(body: bytes) -> bytes:
             text = gate_html(body.decode(), state, CONFIG, remember=False)
             return text.encode(errors="xmlcharrefreplace")
@@ -181,6 +197,7 @@ def gating_share(repeat: int = 200, batches: int = 5) -> list[tuple[str, float, 
                 best(lambda body: gate_utf8(body, state, CONFIG), page, True, encoded=True),
                 best(lambda text: gate_html(text, state, CONFIG), page, False, encoded=False),
                 best(rewrite, page, True, encoded=True),
+                best(rewrite_in_full, page, True, encoded=True),
             )
         )
     return rows
@@ -330,9 +347,10 @@ def _print_gating_share() -> None:
     """The in-process table of :func:`gating_share`, in Markdown."""
     print(
         "| page | `gate_html`, new page (µs CPU) | decoded, `gate_html`, encoded"
-        " | `gate_utf8`, new page | `gate_html`, page seen before | whole rewrite, new page |"
+        " | `gate_utf8`, new page | `gate_html`, page seen before | whole rewrite, new page"
+        " | the same, gated in full |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, *figures in gating_share():
         print(f"| `{name}` | " + " | ".join(f"{value:,.0f}" for value in figures) + " |")
 

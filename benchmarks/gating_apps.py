@@ -9,6 +9,12 @@ routes:
   (Google Analytics, Meta pixel, a YouTube embed, social links);
 * ``/tagged-unique``: the same page with a counter in a comment, so that no
   two answers are alike (nothing can be remembered between requests);
+* ``/tagged-personal``: the same page as rendered for one visitor: a new form
+  token in a ``<meta>`` of its head, the visitor's name in its header and a
+  counter in its footer (three changes, each in text or a value gating
+  copies as it is: spliced into the page gated before);
+* ``/tagged-nonce``: the same page with a new CSP nonce on each of its
+  scripts (in the tags gating reads: gated in full every time);
 * ``/first-party``: a 30 KB product page without any third-party tag;
 * ``/first-party-unique``: the same with a counter in a comment, as a page
   holding a per-request form token is;
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -145,6 +152,28 @@ async def _tagged_unique(request: Request) -> Response:
     return HTMLResponse(TAGGED.replace("</footer>", f"<!-- {next(_counter)} --></footer>"))
 
 
+_NAMES = ("Camille", "Dominique", "Jean-Baptiste", "Zoé", "Maxime")
+
+
+async def _tagged_personal(request: Request) -> Response:
+    count = next(_counter)
+    token = secrets.token_urlsafe(24)
+    page = (
+        TAGGED.replace(
+            '<meta charset="utf-8">',
+            f'<meta charset="utf-8">\n<meta name="csrf-token" content="{token}">',
+            1,
+        )
+        .replace("</a>\n<nav", f"</a> <span>Bonjour {_NAMES[count % 5]}</span>\n<nav", 1)
+        .replace("</footer>", f"<!-- {count} --></footer>")
+    )
+    return HTMLResponse(page)
+
+
+async def _tagged_nonce(request: Request) -> Response:
+    return HTMLResponse(TAGGED.replace("<script ", f'<script nonce="{secrets.token_urlsafe(16)}" '))
+
+
 async def _first_party(request: Request) -> Response:
     return HTMLResponse(FIRST_PARTY)
 
@@ -162,6 +191,8 @@ def _site() -> Starlette:
         routes=[
             Route("/tagged", _tagged),
             Route("/tagged-unique", _tagged_unique),
+            Route("/tagged-personal", _tagged_personal),
+            Route("/tagged-nonce", _tagged_nonce),
             Route("/first-party", _first_party),
             Route("/first-party-unique", _first_party_unique),
             Route("/api/products.json", _products),

@@ -1965,6 +1965,71 @@ static PyObject *join_raw(PyObject *module, PyObject *pieces) {
     return joined;
 }
 
+/* ---- affixes(): how much two pages share at their start and at their end ---- */
+
+PyDoc_STRVAR(affixes_doc,
+             "affixes(old, new, old_start=0, new_start=0, suffix=True, /)\n--\n\n"
+             "``(prefix, suffix)``: the lengths of the longest common start and end of\n"
+             "``old[old_start:]`` and ``new[new_start:]`` (bytes), the end looked for only in\n"
+             "what the start left (``prefix + suffix`` is at most the shorter length);\n"
+             "the end is not looked for (``0``) when ``suffix`` is false.");
+
+static PyObject *affixes(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs < 2 || nargs > 5 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "affixes() takes two bytes, two optional starts and a flag");
+        return NULL;
+    }
+    int with_suffix = 1;
+    if (nargs == 5) {
+        with_suffix = PyObject_IsTrue(args[4]);
+        if (with_suffix < 0) {
+            return NULL;
+        }
+    }
+    Py_ssize_t starts[2] = {0, 0};
+    for (Py_ssize_t i = 2; i < nargs && i < 4; i++) {
+        if (!PyLong_Check(args[i])) {
+            PyErr_SetString(PyExc_TypeError, "affixes() starts must be int");
+            return NULL;
+        }
+        starts[i - 2] = PyLong_AsSsize_t(args[i]);
+        if (starts[i - 2] == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    Py_ssize_t old_size = PyBytes_GET_SIZE(args[0]), new_size = PyBytes_GET_SIZE(args[1]);
+    if (starts[0] < 0 || starts[0] > old_size || starts[1] < 0 || starts[1] > new_size) {
+        PyErr_SetString(PyExc_ValueError, "affixes() start out of range");
+        return NULL;
+    }
+    const unsigned char *old = (const unsigned char *)PyBytes_AS_STRING(args[0]) + starts[0];
+    const unsigned char *new = (const unsigned char *)PyBytes_AS_STRING(args[1]) + starts[1];
+    old_size -= starts[0];
+    new_size -= starts[1];
+    Py_ssize_t shorter = old_size < new_size ? old_size : new_size;
+    /* Blocks compared by memcmp (vectorized), then the block that differs byte by byte. */
+    enum { BLOCK = 256 };
+    Py_ssize_t prefix = 0;
+    while (prefix + BLOCK <= shorter && memcmp(old + prefix, new + prefix, BLOCK) == 0) {
+        prefix += BLOCK;
+    }
+    while (prefix < shorter && old[prefix] == new[prefix]) {
+        prefix++;
+    }
+    Py_ssize_t room = with_suffix ? shorter - prefix : 0, suffix = 0;
+    const unsigned char *old_end = old + old_size, *new_end = new + new_size;
+    while (suffix + BLOCK <= room &&
+           memcmp(old_end - suffix - BLOCK, new_end - suffix - BLOCK, BLOCK) == 0) {
+        suffix += BLOCK;
+    }
+    while (suffix < room && old_end[-suffix - 1] == new_end[-suffix - 1]) {
+        suffix++;
+    }
+    return Py_BuildValue("(nn)", prefix, suffix);
+}
+
 static PyMethodDef methods[] = {
     {"landmarks", (PyCFunction)(void (*)(void))landmarks, METH_FASTCALL, landmarks_doc},
     {"mentions", (PyCFunction)(void (*)(void))mentions, METH_FASTCALL, mentions_doc},
@@ -1975,6 +2040,7 @@ static PyMethodDef methods[] = {
     {"skim", (PyCFunction)(void (*)(void))skim, METH_FASTCALL, skim_doc},
     {"digest", (PyCFunction)digest, METH_O, digest_doc},
     {"join_raw", (PyCFunction)join_raw, METH_O, join_raw_doc},
+    {"affixes", (PyCFunction)(void (*)(void))affixes, METH_FASTCALL, affixes_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -55,6 +55,7 @@ from mypharm_consent.csrf import CsrfGuard
 from mypharm_consent.decisions import ConsentDecision, DecisionAction, DecisionSource
 from mypharm_consent.history import ConsentHistory, HistoryRefusal
 from mypharm_consent.pagecache import PageCache, PageKey, RewrittenPage
+from mypharm_consent.splice import Spliced, SpliceStore, with_markup
 from mypharm_consent.state import ConsentState
 from mypharm_consent.texts import LANGUAGES, negotiate_language
 
@@ -199,6 +200,9 @@ class ConsentEngine:
         self.renderer = BannerRenderer(config)
         #: Pages already rewritten, by original body and visitor's choice.
         self.pages = PageCache()
+        #: The last page gated in full per address and choice, that pages
+        #: differing from it in a little text are spliced from.
+        self.splices = SpliceStore(_markup_byte_position)
         # The banner changes with the page's return path and, every minute, the token.
         self._encoded_markup = lru_cache(maxsize=256)(self._encode_markup)
         # Which cookies to expire depends only on their names, the choice and the host.
@@ -714,15 +718,36 @@ class ConsentEngine:
             if found is not None:
                 original, page, stale_at = found
                 source = (original, stale_at)
-            elif not pages.admits(key):
+        spliced = None
+        if page is None:
+            spliced = self._spliced(state, body, target, language) if codec == "utf-8" else None
+            # A page spliced from another differs from it: one that may repeat
+            # (not spliced, or the very page spliced from) is kept from its second time.
+            if key is not None and (
+                (spliced is not None and len(spliced[0]) > 1) or not pages.admits(key)
+            ):
                 key = None
         if page is None:
             # Pages that repeat are kept below (self.pages): gating need not keep them too.
-            if codec == "utf-8":
+            if spliced is not None:
+                parts, at = spliced
+                if key is None:
+                    if at is None:
+                        return gating.join_raw([*parts]), None
+                    banner = self._page_markup(state, language, target, charset, token)
+                    return gating.join_raw([*with_markup(parts, at, banner)]), None
+                encoded = gating.join_raw([*parts])
+            elif codec == "utf-8":
                 # Gated as bytes, never decoded: a byte that is not UTF-8 is
                 # kept as it is (the browser shows it as U+FFFD) and does not
                 # keep the page from being gated.
                 gated = gating.gate_utf8_pieces(body, state, self.config, language=language)
+                self.splices.offer(
+                    _splice_key(target, state, language),
+                    body,
+                    None if gated is None else gated[0],
+                    0 if gated is None else gated[1],
+                )
                 pieces, rest = ([], 0) if gated is None else gated
                 view = memoryview(body)
                 if key is None:
@@ -772,6 +797,18 @@ class ConsentEngine:
         encoded_markup = self._page_markup(state, language, target, charset, token)
         return page.with_markup(encoded_markup), source
 
+    def _spliced(
+        self, state: ConsentState, body: bytes, target: str, language: Language
+    ) -> Spliced | None:
+        """A UTF-8 page gated by splicing it into the last one gated at ``target`` (see
+        :mod:`mypharm_consent.splice`), or ``None``."""
+        config = self.config
+
+        def regate(page: bytes) -> bytes:
+            return gating.gate_utf8(page, state, config, language=language)
+
+        return self.splices.splice(_splice_key(target, state, language), body, regate)
+
     def _page_markup(
         self, state: ConsentState, language: Language, target: str, charset: str, token: str
     ) -> bytes:
@@ -812,6 +849,11 @@ class ConsentEngine:
     ) -> bytes:
         markup = self._render_markup(language, granted, target, token)
         return markup.encode(charset, errors="xmlcharrefreplace")
+
+
+def _splice_key(target: str, state: ConsentState, language: Language) -> Hashable:
+    """What a page's gating depends on besides its body: its path, the choice, the language."""
+    return (target.partition("?")[0], state.granted, state.gpc, language)
 
 
 def _markup_byte_position(encoded: bytes) -> int | None:

@@ -120,6 +120,7 @@ __all__ = [
     "gate_html",
     "gate_utf8",
     "url_host",
+    "verbatim_spans",
 ]
 
 logger = logging.getLogger("mypharm_consent")
@@ -1446,6 +1447,124 @@ def _is_trigger(token: str, gate: _Gate) -> bool:
     if len(token) <= _REMEMBERED_TOKEN_CHARS:
         _keep(gate.tokens, token, known, _REMEMBERED_TOKENS)
     return known
+
+
+#: What may not be written in each kind of verbatim span (see :func:`verbatim_spans`).
+_IN_TEXT = "<"
+_IN_COMMENT = "<>-!"
+_IN_SCRIPT = "<>-!"
+_IN_RAW_TEXT = "<"
+_TAG_NAME = re.compile(rf"</?([A-Za-z][^{_WS}/>]*)")
+#: Attributes gating never reads, whatever the element: a nonce changes on every page.
+_UNREAD_ATTRIBUTES = frozenset({"nonce", "integrity", "id", "class", "title", "alt"})
+_START_NAME_SET = frozenset(_START_NAMES)
+
+
+def verbatim_spans(html: str, *, raw: bool = False) -> list[tuple[int, int, str]]:
+    """The parts of ``html`` gating copies as they are, whatever they hold, in order.
+
+    Each is ``(start, end, forbidden)``: gating ``html`` with a change inside
+    ``html[start:end]`` gives the page gating gave with the same change, as
+    long as neither the old characters nor the new ones, with the character
+    on each side of them that is still in the part, include one of
+    ``forbidden``. The parts are, read as gating reads a page:
+
+    * text between tags, after the document's start (its doctype, leading
+      comments and ``<html``); no ``<``;
+    * a comment's content; no ``<``, ``>``, ``-`` or ``!`` (which could end it);
+    * a script's body; the same (which could end it, or escape it);
+    * the body of a ``<style>``, ``<textarea>``, ``<title>``, ``<xmp>``,
+      ``<noembed>`` or ``<noframes>``; no ``<``;
+    * a quoted attribute value of a tag gating has no business with (not
+      one that loads, hides or holds anything gating reads), or of one
+      gating never reads in any tag (``nonce``, ``integrity``, ``id``,
+      ``class``, ``title``, ``alt``); not its quote, ``<`` or ``>``.
+
+    Nothing is found after what gating cannot read through (an unterminated
+    tag or comment, ``<plaintext>``). ``raw`` is for a UTF-8 page read one
+    character per byte, as in :func:`gate_utf8`.
+    """
+    spans: list[tuple[int, int, str]] = []
+    start = (_DOCUMENT_START_RAW if raw else _DOCUMENT_START).match(html)
+    assert start is not None  # every part of the pattern is optional
+    floor = start.end() + 1
+    end = len(html)
+    position = guard = 0
+    while position < end:
+        opening = html.find("<", position)
+        if opening == -1:
+            opening = end
+        if opening > max(position, floor, guard):
+            spans.append((max(position, floor, guard), opening, _IN_TEXT))
+        if opening >= end:
+            break
+        following = html[opening + 1 : opening + 2]
+        if html.startswith("<!--", opening):
+            comment = _COMMENT.match(html, opening)
+            if comment is None:
+                break
+            closed = comment.end()
+            inner_end = closed - (4 if html.startswith("--!>", closed - 4) else 3)
+            if inner_end > max(opening + 4, floor):
+                spans.append((max(opening + 4, floor), inner_end, _IN_COMMENT))
+            position = closed
+            continue
+        letter = html[opening + 2 : opening + 3] if following == "/" else following
+        if following in ("!", "?") or not (letter.isascii() and letter.isalpha()):
+            if following not in ("!", "?", "/"):
+                # A "<" that opens nothing is text; the character after it stays as it is.
+                position = opening + 1
+                guard = opening + 2
+                continue
+            # A bogus comment, to the first ">".
+            closed = html.find(">", opening)
+            if closed == -1:
+                break
+            position = closed + 1
+            continue
+        tag = _ANY_TAG.match(html, opening)
+        if tag is None:
+            break
+        name_match = _TAG_NAME.match(html, opening)
+        assert name_match is not None  # the tag matched
+        after = tag.end()
+        if following == "/":
+            position = after
+            continue
+        name = name_match.group(1).lower()
+        relevant = name in _START_NAME_SET
+        for attribute in _ATTR.finditer(html, name_match.end(), after - 1):
+            value = attribute.group(2)
+            if (
+                value
+                and value[0] in "\"'"
+                and attribute.end(2) - 1 > attribute.start(2) + 1
+                and (not relevant or attribute.group(1).lower() in _UNREAD_ATTRIBUTES)
+            ):
+                spans.append((attribute.start(2) + 1, attribute.end(2) - 1, value[0] + "<>"))
+        if not relevant:
+            position = after
+            continue
+        if name == "plaintext":
+            break
+        if name == "script":
+            body_end = _script_end(html, after, end)
+            if body_end >= end:
+                break
+            if body_end > after:
+                spans.append((after, body_end, _IN_SCRIPT))
+            position = body_end
+            continue
+        if name in _RAW_END:
+            close = _RAW_END[name].search(html, after)
+            if close is None:
+                break
+            if name not in ("iframe", "noscript") and close.start() > after:
+                spans.append((after, close.start(), _IN_RAW_TEXT))
+            position = close.start()
+            continue
+        position = after
+    return spans
 
 
 def _language(language: str | None, config: ConsentConfig) -> Language:

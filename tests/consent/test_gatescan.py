@@ -310,6 +310,8 @@ print(gating.SPEEDUPS, 'type="text/plain"' in out, f'data-src="https://{{TRACKER
 from mypharm_consent import pagecache
 print(pagecache._digest is None, gating._skim is None, gating.join_raw is gating._join_raw_py)
 print(gating.gate_utf8(page.encode(), NOTHING, gating_config()).count(b'data-src='))
+from mypharm_consent import splice
+print(splice._affixes is splice._affixes_py, splice._affixes(b"abXcd", b"abYYcd"))
 """
 
 
@@ -329,7 +331,18 @@ def test_without_the_extension_gating_searches_in_python(
     prelude: str, environment: dict[str, str], logged: str
 ) -> None:
     stdout, stderr = run_with_debug_log(_FALLBACK.format(prelude=prelude), environment)
-    assert stdout.split() == ["False", "True", "True", "True", "True", "True", "1"]
+    assert stdout.split() == [
+        "False",
+        "True",
+        "True",
+        "True",
+        "True",
+        "True",
+        "1",
+        "True",
+        "(2,",
+        "2)",
+    ]
     assert logged in stderr
 
 
