@@ -2030,6 +2030,380 @@ static PyObject *affixes(PyObject *module, PyObject *const *args, Py_ssize_t nar
     return Py_BuildValue("(nn)", prefix, suffix);
 }
 
+/* ---- verbatim_spans(): the parts of a page gating copies as they are ---- */
+
+enum { SPAN_TEXT = 0, SPAN_COMMENT = 1, SPAN_SCRIPT = 2, SPAN_RAW = 3, SPAN_DOUBLE = 4, SPAN_SINGLE = 5 };
+
+typedef struct {
+    PyObject *list;
+    PyObject *kinds; /* a tuple: what stands for each kind in the answer */
+} VsSpans;
+
+static int vs_add_span(VsSpans *spans, Py_ssize_t start, Py_ssize_t end, int kind) {
+    PyObject *item = PyTuple_New(3);
+    if (item == NULL) {
+        return -1;
+    }
+    PyObject *first = PyLong_FromSsize_t(start), *last = PyLong_FromSsize_t(end);
+    if (first == NULL || last == NULL) {
+        Py_XDECREF(first);
+        Py_XDECREF(last);
+        Py_DECREF(item);
+        return -1;
+    }
+    PyObject *named = PyTuple_GET_ITEM(spans->kinds, kind);
+    Py_INCREF(named);
+    PyTuple_SET_ITEM(item, 0, first);
+    PyTuple_SET_ITEM(item, 1, last);
+    PyTuple_SET_ITEM(item, 2, named);
+    int failed = PyList_Append(spans->list, item);
+    Py_DECREF(item);
+    return failed;
+}
+
+/* Whether the ASCII word `word` (lower case) is at `at` in any case, wholly before `n`. */
+static int vs_word_at(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at, const char *word) {
+    for (Py_ssize_t i = 0; word[i]; i++) {
+        if (at + i >= n || ascii_lower(s[at + i]) != (Py_UCS1)word[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* [\t\n\f\r />] at `at` (the lookahead after a tag name); false at the end. */
+static int vs_delimits(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at) {
+    return at < n && (is_space(s[at]) || s[at] == '/' || s[at] == '>');
+}
+
+/* The end of `<!--(?:-?>|(?s:.*?)--!?>)` at `at`, or -1. */
+static Py_ssize_t vs_comment_end(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at) {
+    Py_ssize_t p = at + 4;
+    if (p < n && s[p] == '>') {
+        return p + 1;
+    }
+    if (p + 1 < n && s[p] == '-' && s[p + 1] == '>') {
+        return p + 2;
+    }
+    for (Py_ssize_t q = p; q + 2 < n; q++) {
+        if (s[q] != '-' || s[q + 1] != '-') {
+            continue;
+        }
+        if (s[q + 2] == '!' && q + 3 < n && s[q + 3] == '>') {
+            return q + 4;
+        }
+        if (s[q + 2] == '>') {
+            return q + 3;
+        }
+    }
+    return -1;
+}
+
+/* The end of `</?[A-Za-z][^\s/>]*+` + the attributes + `>` at `at` (a "<"), or -1; the
+ * end of the name in `name_end`. The attributes by the standard's states, as _ATTRS. */
+static Py_ssize_t vs_tag_end(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at, Py_ssize_t *name_end) {
+    Py_ssize_t p = at + 1;
+    if (p < n && s[p] == '/') {
+        p++;
+    }
+    if (p >= n || !is_letter(s[p])) {
+        return -1;
+    }
+    while (p < n && !is_space(s[p]) && s[p] != '/' && s[p] != '>') {
+        p++;
+    }
+    *name_end = p;
+    while (p < n) {
+        Py_UCS1 c = s[p];
+        if (c == '>') {
+            return p + 1;
+        }
+        if (is_space(c) || c == '/') {
+            p++;
+            continue;
+        }
+        /* An attribute's name, then perhaps its value. */
+        p++;
+        while (p < n && !is_space(s[p]) && s[p] != '/' && s[p] != '=' && s[p] != '>') {
+            p++;
+        }
+        Py_ssize_t q = p;
+        while (q < n && is_space(s[q])) {
+            q++;
+        }
+        if (q >= n || s[q] != '=') {
+            continue;
+        }
+        q++;
+        while (q < n && is_space(s[q])) {
+            q++;
+        }
+        if (q < n && (s[q] == '"' || s[q] == '\'')) {
+            const Py_UCS1 *closing = memchr(s + q + 1, s[q], (size_t)(n - q - 1));
+            if (closing != NULL) {
+                p = (closing - s) + 1;
+                continue;
+            }
+        }
+        while (q < n && !is_space(s[q]) && s[q] != '>') {
+            q++;
+        }
+        p = q;
+    }
+    return -1;
+}
+
+static const char *const vs_start_names[] = {
+    "img",   "video",   "audio",    "source",   "track",   "link",   "script",
+    "iframe", "style",  "textarea", "title",    "xmp",     "noembed", "noframes",
+    "picture", "head",  "noscript", "plaintext", NULL};
+static const char *const vs_unread_attributes[] = {"nonce", "integrity", "id", "class",
+                                                "title", "alt",       NULL};
+
+/* Whether s[start:end], lower-cased (ASCII letters only), is one of `words`. */
+static int vs_one_of(const Py_UCS1 *s, Py_ssize_t start, Py_ssize_t end, const char *const *words) {
+    for (Py_ssize_t w = 0; words[w]; w++) {
+        const char *word = words[w];
+        Py_ssize_t size = (Py_ssize_t)strlen(word);
+        if (size == end - start && vs_word_at(s, end, start, word)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The quoted values of the attributes in s[start:end) (``_ATTR.finditer`` there), spans of
+ * those gating never reads (all of them when `relevant` is false). */
+static int vs_attribute_spans(VsSpans *spans, const Py_UCS1 *s, Py_ssize_t start, Py_ssize_t end,
+                           int relevant) {
+    Py_ssize_t p = start;
+    while (p < end) {
+        Py_UCS1 c = s[p];
+        if (is_space(c) || c == '/' || c == '>') {
+            p++;
+            continue;
+        }
+        Py_ssize_t name = p++;
+        while (p < end && !is_space(s[p]) && s[p] != '/' && s[p] != '=' && s[p] != '>') {
+            p++;
+        }
+        Py_ssize_t name_stop = p, q = p;
+        while (q < end && is_space(s[q])) {
+            q++;
+        }
+        if (q >= end || s[q] != '=') {
+            continue;
+        }
+        q++;
+        while (q < end && is_space(s[q])) {
+            q++;
+        }
+        if (q < end && (s[q] == '"' || s[q] == '\'')) {
+            const Py_UCS1 *closing = memchr(s + q + 1, s[q], (size_t)(end - q - 1));
+            if (closing != NULL) {
+                Py_ssize_t close = closing - s;
+                if (close > q + 1 &&
+                    (!relevant || vs_one_of(s, name, name_stop, vs_unread_attributes)) &&
+                    vs_add_span(spans, q + 1, close, s[q] == '"' ? SPAN_DOUBLE : SPAN_SINGLE) < 0) {
+                    return -1;
+                }
+                p = close + 1;
+                continue;
+            }
+        }
+        while (q < end && !is_space(s[q]) && s[q] != '>') {
+            q++;
+        }
+        p = q;
+    }
+    return 0;
+}
+
+/* Where the `</script` that ends a script body starts (or n): _script_end. */
+static Py_ssize_t vs_script_body_end(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at) {
+    Py_ssize_t p = at;
+    int state = 0; /* 0: script data, 1: escaped, 2: double escaped */
+    while (p < n) {
+        Py_UCS1 c = s[p];
+        if (c == '-' && state != 0 && p + 2 < n && s[p + 1] == '-' && s[p + 2] == '>') {
+            state = 0;
+            p += 3;
+            continue;
+        }
+        if (c == '<') {
+            if (state == 0 && p + 3 < n && s[p + 1] == '!' && s[p + 2] == '-' && s[p + 3] == '-') {
+                state = 1;
+                p += 2; /* the dashes of "<!--" count for "-->" */
+                continue;
+            }
+            if (p + 1 < n && s[p + 1] == '/' && vs_word_at(s, n, p + 2, "script") &&
+                vs_delimits(s, n, p + 8)) {
+                if (state != 2) {
+                    return p;
+                }
+                state = 1;
+                p += 9;
+                continue;
+            }
+            if (state == 1 && vs_word_at(s, n, p + 1, "script") && vs_delimits(s, n, p + 7)) {
+                state = 2;
+                p += 8;
+                continue;
+            }
+        }
+        p++;
+    }
+    return n;
+}
+
+/* Where `</name` (any case) then a delimiter starts from `at`, or -1. */
+static Py_ssize_t vs_raw_end(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at, Py_ssize_t name,
+                          Py_ssize_t name_stop) {
+    Py_ssize_t size = name_stop - name;
+    for (Py_ssize_t p = at; p + 1 < n; p++) {
+        const Py_UCS1 *found = memchr(s + p, '<', (size_t)(n - p));
+        if (found == NULL) {
+            return -1;
+        }
+        p = found - s;
+        if (p + 1 >= n || s[p + 1] != '/' || p + 2 + size > n) {
+            continue;
+        }
+        Py_ssize_t i = 0;
+        while (i < size && ascii_lower(s[p + 2 + i]) == ascii_lower(s[name + i])) {
+            i++;
+        }
+        if (i == size && vs_delimits(s, n, p + 2 + size)) {
+            return p;
+        }
+    }
+    return -1;
+}
+
+PyDoc_STRVAR(verbatim_spans_doc,
+             "verbatim_spans(html, floor, kinds, /)\n--\n\n"
+             "``gating._verbatim_spans_py(html)``, for a str of one byte per character\n"
+             "(``None`` for a wider one), each span's kind taken from ``kinds`` (text,\n"
+             "comment, script, raw text, double-quoted value, single-quoted value).\n"
+             "``floor`` is where text may start (after the document's start).");
+
+static PyObject *verbatim_spans(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyLong_Check(args[1]) ||
+        !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != 6) {
+        PyErr_SetString(PyExc_TypeError,
+                        "verbatim_spans() takes a str, an int and a tuple of six kinds");
+        return NULL;
+    }
+    PyObject *html = args[0];
+    Py_ssize_t floor = PyLong_AsSsize_t(args[1]);
+    if (floor == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (ready(html) < 0) {
+        return NULL;
+    }
+    if (PyUnicode_KIND(html) != PyUnicode_1BYTE_KIND) {
+        Py_RETURN_NONE;
+    }
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(html);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(html);
+    VsSpans spans = {PyList_New(0), args[2]};
+    if (spans.list == NULL) {
+        return NULL;
+    }
+    Py_ssize_t position = 0, guard = 0;
+    while (position < n) {
+        const Py_UCS1 *found = memchr(s + position, '<', (size_t)(n - position));
+        Py_ssize_t opening = found == NULL ? n : found - s;
+        Py_ssize_t text = position > floor ? position : floor;
+        text = text > guard ? text : guard;
+        if (opening > text && vs_add_span(&spans, text, opening, SPAN_TEXT) < 0) {
+            goto failed;
+        }
+        if (opening >= n) {
+            break;
+        }
+        int following = opening + 1 < n ? s[opening + 1] : -1;
+        if (following == '!' && opening + 3 < n && s[opening + 2] == '-' && s[opening + 3] == '-') {
+            Py_ssize_t closed = vs_comment_end(s, n, opening);
+            if (closed < 0) {
+                break;
+            }
+            Py_ssize_t inner = closed - (s[closed - 2] == '!' ? 4 : 3);
+            Py_ssize_t inner_start = opening + 4 > floor ? opening + 4 : floor;
+            if (inner > inner_start && vs_add_span(&spans, inner_start, inner, SPAN_COMMENT) < 0) {
+                goto failed;
+            }
+            position = closed;
+            continue;
+        }
+        int letter = following == '/' ? (opening + 2 < n ? s[opening + 2] : -1) : following;
+        if (following == '!' || following == '?' || letter < 0 || !is_letter((Py_UCS4)letter)) {
+            if (following != '!' && following != '?' && following != '/') {
+                position = opening + 1;
+                guard = opening + 2;
+                continue;
+            }
+            const Py_UCS1 *closed = memchr(s + opening, '>', (size_t)(n - opening));
+            if (closed == NULL) {
+                break;
+            }
+            position = (closed - s) + 1;
+            continue;
+        }
+        Py_ssize_t name_end = 0;
+        Py_ssize_t after = vs_tag_end(s, n, opening, &name_end);
+        if (after < 0) {
+            break;
+        }
+        if (following == '/') {
+            position = after;
+            continue;
+        }
+        Py_ssize_t name = opening + 1;
+        int relevant = vs_one_of(s, name, name_end, vs_start_names);
+        if (vs_attribute_spans(&spans, s, name_end, after - 1, relevant) < 0) {
+            goto failed;
+        }
+        position = after;
+        if (!relevant) {
+            continue;
+        }
+        if (vs_one_of(s, name, name_end, (const char *const[]){"plaintext", NULL})) {
+            break;
+        }
+        if (vs_one_of(s, name, name_end, (const char *const[]){"script", NULL})) {
+            Py_ssize_t body_end = vs_script_body_end(s, n, after);
+            if (body_end >= n) {
+                break;
+            }
+            if (body_end > after && vs_add_span(&spans, after, body_end, SPAN_SCRIPT) < 0) {
+                goto failed;
+            }
+            position = body_end;
+            continue;
+        }
+        int opaque = vs_one_of(s, name, name_end, (const char *const[]){"iframe", "noscript", NULL});
+        if (opaque || vs_one_of(s, name, name_end,
+                             (const char *const[]){"style", "textarea", "title", "xmp", "noembed",
+                                                   "noframes", NULL})) {
+            Py_ssize_t close = vs_raw_end(s, n, after, name, name_end);
+            if (close < 0) {
+                break;
+            }
+            if (!opaque && close > after && vs_add_span(&spans, after, close, SPAN_RAW) < 0) {
+                goto failed;
+            }
+            position = close;
+        }
+    }
+    return spans.list;
+failed:
+    Py_DECREF(spans.list);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"landmarks", (PyCFunction)(void (*)(void))landmarks, METH_FASTCALL, landmarks_doc},
     {"mentions", (PyCFunction)(void (*)(void))mentions, METH_FASTCALL, mentions_doc},
@@ -2041,6 +2415,8 @@ static PyMethodDef methods[] = {
     {"digest", (PyCFunction)digest, METH_O, digest_doc},
     {"join_raw", (PyCFunction)join_raw, METH_O, join_raw_doc},
     {"affixes", (PyCFunction)(void (*)(void))affixes, METH_FASTCALL, affixes_doc},
+    {"verbatim_spans", (PyCFunction)(void (*)(void))verbatim_spans, METH_FASTCALL,
+     verbatim_spans_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1397,6 +1397,8 @@ def _load_scan() -> tuple[
     Callable[[str, list[str], list[int]], None],
     _Skim | None,
     Callable[[list[str | bytes | memoryview]], bytes],
+    Callable[[str, int, tuple[str, str, str, str, str, str]], list[tuple[int, int, str]] | None]
+    | None,
 ]:
     """The compiled functions when built and allowed, else their definitions here."""
     if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") != "0":
@@ -1412,10 +1414,11 @@ def _load_scan() -> tuple[
                 _gatescan.occurrences_all,
                 _gatescan.skim,
                 _gatescan.join_raw,
+                _gatescan.verbatim_spans,
             )
     else:
         logger.debug("MYPHARM_CONSENT_SPEEDUPS=0: gating searches in Python")
-    return _skip_py, _landmarks_py, _mentions_py, _occurrences_all_py, None, _join_raw_py
+    return _skip_py, _landmarks_py, _mentions_py, _occurrences_all_py, None, _join_raw_py, None
 
 
 # ``join_raw(pieces)``: ``pieces`` (str, bytes, memoryview) joined into bytes, each
@@ -1423,7 +1426,15 @@ def _load_scan() -> tuple[
 # byte for byte (see :func:`gate_utf8`) written back with a single copy. Raises
 # ``UnicodeEncodeError`` for a character past U+00FF and ``TypeError`` for a piece
 # of another type.
-_skip, _landmarks, _mentions, _occurrences_all, _skim, join_raw = _load_scan()
+(
+    _skip,
+    _landmarks,
+    _mentions,
+    _occurrences_all,
+    _skim,
+    join_raw,
+    _verbatim_spans_c,
+) = _load_scan()
 #: Whether gating's searches run compiled (``mypharm_consent._gatescan``) in this
 #: process; they give the same answers as the regular expressions of this module.
 SPEEDUPS = _landmarks is not _landmarks_py
@@ -1460,7 +1471,22 @@ _UNREAD_ATTRIBUTES = frozenset({"nonce", "integrity", "id", "class", "title", "a
 _START_NAME_SET = frozenset(_START_NAMES)
 
 
+#: The kinds of span ``_gatescan.verbatim_spans`` numbers, by what they forbid.
+_SPAN_KINDS = (_IN_TEXT, _IN_COMMENT, _IN_SCRIPT, _IN_RAW_TEXT, '"<>', "'<>")
+
+
 def verbatim_spans(html: str, *, raw: bool = False) -> list[tuple[int, int, str]]:
+    """:func:`_verbatim_spans_py`, read in C (``_gatescan``) for a text of one byte a character."""
+    if _verbatim_spans_c is not None:
+        start = (_DOCUMENT_START_RAW if raw else _DOCUMENT_START).match(html)
+        assert start is not None  # every part of the pattern is optional
+        found = _verbatim_spans_c(html, start.end() + 1, _SPAN_KINDS)
+        if found is not None:
+            return found
+    return _verbatim_spans_py(html, raw=raw)
+
+
+def _verbatim_spans_py(html: str, *, raw: bool = False) -> list[tuple[int, int, str]]:
     """The parts of ``html`` gating copies as they are, whatever they hold, in order.
 
     Each is ``(start, end, forbidden)``: gating ``html`` with a change inside
@@ -1538,6 +1564,7 @@ def verbatim_spans(html: str, *, raw: bool = False) -> list[tuple[int, int, str]
             if (
                 value
                 and value[0] in "\"'"
+                and value[-1] == value[0]
                 and attribute.end(2) - 1 > attribute.start(2) + 1
                 and (not relevant or attribute.group(1).lower() in _UNREAD_ATTRIBUTES)
             ):

@@ -595,3 +595,71 @@ def test_join_raw_refuses_a_released_view() -> None:
     view.release()
     with pytest.raises(ValueError, match="released"):
         _gatescan.join_raw([b"x", view])
+
+
+#: More of what decides where a verbatim span ends: comment ends, script escapes,
+#: attribute names gating never reads, raw text ends in any case.
+_SPAN_PIECES = st.sampled_from(
+    [
+        "<!-->",
+        "<!--->",
+        "<!---->",
+        "--!>",
+        "--!",
+        "<!--<script>",
+        "</script ",
+        "</SCRIPT>",
+        "<script>",
+        "</title>",
+        "</TITLE ",
+        "</textarea/",
+        "</style>",
+        "</iframe>",
+        "</noscript>",
+        ' nonce="n"',
+        " NONCE='n'",
+        ' alt="a b"',
+        " class=c",
+        ' id=""',
+        ' src="s"',
+        "<<",
+        "< ",
+        "<2",
+        "</ ",
+        "<!x>",
+        "<?y>",
+        "<!doctype html>",
+        "<html lang='fr'>",
+    ]
+)
+
+
+@compiled_only
+@settings(max_examples=600, deadline=None)
+@given(st.lists(PIECES | TAGS | _SPAN_PIECES | st.text(max_size=3), max_size=40).map("".join))
+@example("<p>a<</p>b<<<c")
+@example('<div x="abc y>')
+def test_verbatim_spans_are_read_in_c_as_defined(page: str) -> None:
+    for raw in (False, True):
+        text = page.encode().decode("latin-1") if raw else page
+        start = (gating._DOCUMENT_START_RAW if raw else gating._DOCUMENT_START).match(text)
+        assert start is not None
+        compiled = _gatescan.verbatim_spans(text, start.end() + 1, gating._SPAN_KINDS)
+        if text.isascii() or max(map(ord, text)) <= 0xFF:
+            assert compiled == gating._verbatim_spans_py(text, raw=raw)
+            assert gating.verbatim_spans(text, raw=raw) == compiled
+        else:
+            # Wider than one byte a character: the definition reads it.
+            assert compiled is None
+            assert gating.verbatim_spans(text, raw=raw) == gating._verbatim_spans_py(text, raw=raw)
+
+
+@compiled_only
+def test_verbatim_spans_refuses_bad_arguments() -> None:
+    kinds = gating._SPAN_KINDS
+    for arguments in [(b"<p>", 0, kinds), ("<p>", "0", kinds), ("<p>", 0, kinds[:5]), ("<p>", 0)]:
+        with pytest.raises(TypeError):
+            _gatescan.verbatim_spans(*arguments)  # type: ignore[arg-type]
+    with pytest.raises(OverflowError):
+        _gatescan.verbatim_spans("<p>", 2**70, kinds)
+    assert gating._verbatim_spans_c is _gatescan.verbatim_spans
