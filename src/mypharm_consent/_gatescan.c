@@ -2099,6 +2099,43 @@ static Py_ssize_t vs_comment_end(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at) 
     return -1;
 }
 
+/* One attribute at `p` (not a space, "/" or ">"), read as _ATTR reads it before `limit`:
+ * where it ends; where its name ends in `name_stop`; its opening and closing quotes in
+ * `quote` and `closing` when its value is quoted (else `quote` is -1). */
+static Py_ssize_t vs_attribute(const Py_UCS1 *s, Py_ssize_t limit, Py_ssize_t p,
+                               Py_ssize_t *name_stop, Py_ssize_t *quote, Py_ssize_t *closing) {
+    p++;
+    while (p < limit && !is_space(s[p]) && s[p] != '/' && s[p] != '=' && s[p] != '>') {
+        p++;
+    }
+    *name_stop = p;
+    *quote = -1;
+    *closing = -1;
+    Py_ssize_t q = p;
+    while (q < limit && is_space(s[q])) {
+        q++;
+    }
+    if (q >= limit || s[q] != '=') {
+        return p;
+    }
+    q++;
+    while (q < limit && is_space(s[q])) {
+        q++;
+    }
+    if (q < limit && (s[q] == '"' || s[q] == '\'')) {
+        const Py_UCS1 *found = memchr(s + q + 1, s[q], (size_t)(limit - q - 1));
+        if (found != NULL) {
+            *quote = q;
+            *closing = found - s;
+            return *closing + 1;
+        }
+    }
+    while (q < limit && !is_space(s[q]) && s[q] != '>') {
+        q++;
+    }
+    return q;
+}
+
 /* The end of `</?[A-Za-z][^\s/>]*+` + the attributes + `>` at `at` (a "<"), or -1; the
  * end of the name in `name_end`. The attributes by the standard's states, as _ATTRS. */
 static Py_ssize_t vs_tag_end(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at, Py_ssize_t *name_end) {
@@ -2114,41 +2151,15 @@ static Py_ssize_t vs_tag_end(const Py_UCS1 *s, Py_ssize_t n, Py_ssize_t at, Py_s
     }
     *name_end = p;
     while (p < n) {
-        Py_UCS1 c = s[p];
-        if (c == '>') {
+        if (s[p] == '>') {
             return p + 1;
         }
-        if (is_space(c) || c == '/') {
+        if (is_space(s[p]) || s[p] == '/') {
             p++;
             continue;
         }
-        /* An attribute's name, then perhaps its value. */
-        p++;
-        while (p < n && !is_space(s[p]) && s[p] != '/' && s[p] != '=' && s[p] != '>') {
-            p++;
-        }
-        Py_ssize_t q = p;
-        while (q < n && is_space(s[q])) {
-            q++;
-        }
-        if (q >= n || s[q] != '=') {
-            continue;
-        }
-        q++;
-        while (q < n && is_space(s[q])) {
-            q++;
-        }
-        if (q < n && (s[q] == '"' || s[q] == '\'')) {
-            const Py_UCS1 *closing = memchr(s + q + 1, s[q], (size_t)(n - q - 1));
-            if (closing != NULL) {
-                p = (closing - s) + 1;
-                continue;
-            }
-        }
-        while (q < n && !is_space(s[q]) && s[q] != '>') {
-            q++;
-        }
-        p = q;
+        Py_ssize_t name_stop, quote, closing;
+        p = vs_attribute(s, n, p, &name_stop, &quote, &closing);
     }
     return -1;
 }
@@ -2175,46 +2186,21 @@ static int vs_one_of(const Py_UCS1 *s, Py_ssize_t start, Py_ssize_t end, const c
 /* The quoted values of the attributes in s[start:end) (``_ATTR.finditer`` there), spans of
  * those gating never reads (all of them when `relevant` is false). */
 static int vs_attribute_spans(VsSpans *spans, const Py_UCS1 *s, Py_ssize_t start, Py_ssize_t end,
-                           int relevant) {
+                              int relevant) {
     Py_ssize_t p = start;
     while (p < end) {
-        Py_UCS1 c = s[p];
-        if (is_space(c) || c == '/' || c == '>') {
+        if (is_space(s[p]) || s[p] == '/' || s[p] == '>') {
             p++;
             continue;
         }
-        Py_ssize_t name = p++;
-        while (p < end && !is_space(s[p]) && s[p] != '/' && s[p] != '=' && s[p] != '>') {
-            p++;
+        Py_ssize_t name = p, name_stop, quote, closing;
+        p = vs_attribute(s, end, p, &name_stop, &quote, &closing);
+        if (quote >= 0 && closing > quote + 1 &&
+            (!relevant || vs_one_of(s, name, name_stop, vs_unread_attributes)) &&
+            vs_add_span(spans, quote + 1, closing, s[quote] == '"' ? SPAN_DOUBLE : SPAN_SINGLE) <
+                0) {
+            return -1;
         }
-        Py_ssize_t name_stop = p, q = p;
-        while (q < end && is_space(s[q])) {
-            q++;
-        }
-        if (q >= end || s[q] != '=') {
-            continue;
-        }
-        q++;
-        while (q < end && is_space(s[q])) {
-            q++;
-        }
-        if (q < end && (s[q] == '"' || s[q] == '\'')) {
-            const Py_UCS1 *closing = memchr(s + q + 1, s[q], (size_t)(end - q - 1));
-            if (closing != NULL) {
-                Py_ssize_t close = closing - s;
-                if (close > q + 1 &&
-                    (!relevant || vs_one_of(s, name, name_stop, vs_unread_attributes)) &&
-                    vs_add_span(spans, q + 1, close, s[q] == '"' ? SPAN_DOUBLE : SPAN_SINGLE) < 0) {
-                    return -1;
-                }
-                p = close + 1;
-                continue;
-            }
-        }
-        while (q < end && !is_space(s[q]) && s[q] != '>') {
-            q++;
-        }
-        p = q;
     }
     return 0;
 }

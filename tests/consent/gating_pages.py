@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from starlette.applications import Starlette
@@ -361,6 +362,26 @@ def loopback_site(**overrides: Any) -> Starlette:
         )
         return HTMLResponse(html, headers={"content-security-policy": STRICT_CSP})
 
+    visits = itertools.count(1)
+
+    async def personal(request: Request) -> Response:
+        # Different on every request, as a page under a strict policy is: a new
+        # nonce (in the policy and on the inline script) and a counter.
+        origin = f"{request.url.scheme}://{request.url.netloc}"
+        visit = next(visits)
+        nonce = f"{visit:04d}{NONCE}"
+        html = (
+            PAGE.format(origin=origin)
+            .replace(
+                '<script data-consent="marketing">',
+                f'<script nonce="{nonce}" data-consent="marketing">',
+            )
+            .replace("<body>", f'<body>\n<p id="visit">Visite {visit}</p>', 1)
+        )
+        return HTMLResponse(
+            html, headers={"content-security-policy": STRICT_CSP.replace(NONCE, nonce)}
+        )
+
     async def tracker(request: Request) -> Response:
         return Response(TRACKER_JS, media_type="text/javascript")
 
@@ -379,6 +400,7 @@ def loopback_site(**overrides: Any) -> Starlette:
         routes=[
             Route("/", page),
             Route("/strict", strict),
+            Route("/personal", personal),
             Route("/third-party/tracker.js", tracker),
             Route("/third-party/stats.js", stats),
             Route("/third-party/pixel.gif", pixel),

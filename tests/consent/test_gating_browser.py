@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from mypharm_consent import ConsentMiddleware
 from mypharm_consent.gating import gate_html
 
 from .gating_pages import EVERYTHING, NOTHING, ROBUSTNESS, gating_config, loopback_site
@@ -97,6 +98,39 @@ def test_activation_works_under_a_strict_content_security_policy(page: Any, serv
     page.get_by_role("button", name="Accepter tout").click()
     page.wait_for_function("() => window.trackerRuns === 1 && window.inlineRuns === 1")
     page.frame_locator("#video").locator("#inside").wait_for()
+    assert page.evaluate("() => window.violations") == []
+
+
+def test_a_page_that_changes_on_every_request_is_spliced_and_still_gated(
+    page: Any, live_server: Callable[[Any], Any]
+) -> None:
+    site = loopback_site()
+    served = str(live_server(site).url)
+    page.add_init_script(
+        """window.violations = [];
+        document.addEventListener("securitypolicyviolation",
+            (e) => window.violations.push(e.violatedDirective + " " + e.blockedURI));"""
+    )
+    requests = third_party_requests(page)
+    for visit in (1, 2, 3):
+        page.goto(f"{served}/personal")
+        assert page.locator("#visit").inner_text() == f"Visite {visit}"
+    # The second and third pages were spliced into the first one gated.
+    middleware = site.middleware_stack
+    while not isinstance(middleware, ConsentMiddleware):
+        middleware = middleware.app
+    assert middleware.engine.splices.spliced == 2
+    assert page.evaluate("() => [window.trackerRuns, window.inlineRuns, window.statsRuns]") == [
+        None,
+        None,
+        None,
+    ]
+    assert not loaded(requests, "/third-party/tracker.js")
+    assert page.locator(".mypharm-gate").is_visible()
+    page.get_by_role("button", name="Accepter tout").click()
+    # The inline script runs under this page's own nonce.
+    page.wait_for_function("() => window.trackerRuns === 1 && window.inlineRuns === 1")
+    assert page.evaluate("() => window.statsRuns") == 1
     assert page.evaluate("() => window.violations") == []
 
 
