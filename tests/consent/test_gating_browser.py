@@ -129,8 +129,15 @@ def test_a_page_that_changes_on_every_request_is_spliced_and_still_gated(
     assert page.locator(".mypharm-gate").is_visible()
     page.get_by_role("button", name="Accepter tout").click()
     # The inline script runs under this page's own nonce.
-    page.wait_for_function("() => window.trackerRuns === 1 && window.inlineRuns === 1")
-    assert page.evaluate("() => window.statsRuns") == 1
+    page.wait_for_function(
+        "() => window.trackerRuns === 1 && window.inlineRuns === 1 && window.statsRuns === 1"
+    )
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => [window.trackerRuns, window.inlineRuns, window.statsRuns]") == [
+        1,
+        1,
+        1,
+    ]
     assert page.evaluate("() => window.violations") == []
 
 
