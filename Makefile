@@ -6,16 +6,24 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEPS_STAMP := $(VENV)/.deps-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck pytest chromium wrk bench soak fuzz clean
+.PHONY: demo test lint typecheck pytest compiler chromium wrk bench soak fuzz clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(DEPS_STAMP): pyproject.toml | $(BIN)/python
+$(DEPS_STAMP): pyproject.toml | $(BIN)/python compiler
 	$(BIN)/python -m pip install -q -e '.[embedded,dev]'
 	rm -f $(VENV)/.deps-*
 	touch $@
+
+# The optional C extensions are built at install, and the tests build a small
+# library of their own (tests/beacon/test_spool.py): a C compiler is installed
+# when there is none.
+compiler:
+	@command -v cc >/dev/null 2>&1 || { \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq gcc libc6-dev; }
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { \

@@ -718,16 +718,17 @@ class ConsentEngine:
             if found is not None:
                 original, page, stale_at = found
                 source = (original, stale_at)
-        spliced = None
         if page is None:
-            spliced = self._spliced(state, body, target, language) if codec == "utf-8" else None
+            splice_key = _splice_key(target, state, language) if codec == "utf-8" else None
+            spliced = (
+                None if splice_key is None else self._spliced(state, body, splice_key, language)
+            )
             # A page spliced from another differs from it: one that may repeat
             # (not spliced, or the very page spliced from) is kept from its second time.
             if key is not None and (
                 (spliced is not None and len(spliced[0]) > 1) or not pages.admits(key)
             ):
                 key = None
-        if page is None:
             # Pages that repeat are kept below (self.pages): gating need not keep them too.
             if spliced is not None:
                 parts, at = spliced
@@ -737,13 +738,13 @@ class ConsentEngine:
                     banner = self._page_markup(state, language, target, charset, token)
                     return gating.join_raw([*with_markup(parts, at, banner)]), None
                 encoded = gating.join_raw([*parts])
-            elif codec == "utf-8":
-                # Gated as bytes, never decoded: a byte that is not UTF-8 is
+            elif splice_key is not None:
+                # UTF-8, gated as bytes, never decoded: a byte that is not UTF-8 is
                 # kept as it is (the browser shows it as U+FFFD) and does not
                 # keep the page from being gated.
                 gated = gating.gate_utf8_pieces(body, state, self.config, language=language)
                 self.splices.offer(
-                    _splice_key(target, state, language),
+                    splice_key,
                     body,
                     None if gated is None else gated[0],
                     0 if gated is None else gated[1],
@@ -798,16 +799,16 @@ class ConsentEngine:
         return page.with_markup(encoded_markup), source
 
     def _spliced(
-        self, state: ConsentState, body: bytes, target: str, language: Language
+        self, state: ConsentState, body: bytes, key: Hashable, language: Language
     ) -> Spliced | None:
-        """A UTF-8 page gated by splicing it into the last one gated at ``target`` (see
+        """A UTF-8 page gated by splicing it into one gated before under ``key`` (see
         :mod:`mypharm_consent.splice`), or ``None``."""
         config = self.config
 
         def regate(page: bytes) -> bytes:
             return gating.gate_utf8(page, state, config, language=language)
 
-        return self.splices.splice(_splice_key(target, state, language), body, regate)
+        return self.splices.splice(key, body, regate)
 
     def _page_markup(
         self, state: ConsentState, language: Language, target: str, charset: str, token: str
