@@ -1967,6 +1967,32 @@ static PyObject *join_raw(PyObject *module, PyObject *pieces) {
 
 /* ---- affixes(): how much two pages share at their start and at their end ---- */
 
+/* The longest common start of `old` and `new` (`*prefix`), then, when `with_suffix`, the
+ * longest common end of what the start left (`*suffix`, else 0): blocks compared by memcmp
+ * (vectorized), then the block that differs byte by byte. */
+static void shared_ends(const unsigned char *old, Py_ssize_t old_size, const unsigned char *new,
+                        Py_ssize_t new_size, int with_suffix, Py_ssize_t *prefix,
+                        Py_ssize_t *suffix) {
+    enum { BLOCK = 256 };
+    Py_ssize_t shorter = old_size < new_size ? old_size : new_size, start = 0;
+    while (start + BLOCK <= shorter && memcmp(old + start, new + start, BLOCK) == 0) {
+        start += BLOCK;
+    }
+    while (start < shorter && old[start] == new[start]) {
+        start++;
+    }
+    Py_ssize_t room = with_suffix ? shorter - start : 0, end = 0;
+    const unsigned char *old_end = old + old_size, *new_end = new + new_size;
+    while (end + BLOCK <= room && memcmp(old_end - end - BLOCK, new_end - end - BLOCK, BLOCK) == 0) {
+        end += BLOCK;
+    }
+    while (end < room && old_end[-end - 1] == new_end[-end - 1]) {
+        end++;
+    }
+    *prefix = start;
+    *suffix = end;
+}
+
 PyDoc_STRVAR(affixes_doc,
              "affixes(old, new, old_start=0, new_start=0, suffix=True, /)\n--\n\n"
              "``(prefix, suffix)``: the lengths of the longest common start and end of\n"
@@ -2008,26 +2034,336 @@ static PyObject *affixes(PyObject *module, PyObject *const *args, Py_ssize_t nar
     const unsigned char *new = (const unsigned char *)PyBytes_AS_STRING(args[1]) + starts[1];
     old_size -= starts[0];
     new_size -= starts[1];
-    Py_ssize_t shorter = old_size < new_size ? old_size : new_size;
-    /* Blocks compared by memcmp (vectorized), then the block that differs byte by byte. */
-    enum { BLOCK = 256 };
-    Py_ssize_t prefix = 0;
-    while (prefix + BLOCK <= shorter && memcmp(old + prefix, new + prefix, BLOCK) == 0) {
-        prefix += BLOCK;
-    }
-    while (prefix < shorter && old[prefix] == new[prefix]) {
-        prefix++;
-    }
-    Py_ssize_t room = with_suffix ? shorter - prefix : 0, suffix = 0;
-    const unsigned char *old_end = old + old_size, *new_end = new + new_size;
-    while (suffix + BLOCK <= room &&
-           memcmp(old_end - suffix - BLOCK, new_end - suffix - BLOCK, BLOCK) == 0) {
-        suffix += BLOCK;
-    }
-    while (suffix < room && old_end[-suffix - 1] == new_end[-suffix - 1]) {
-        suffix++;
-    }
+    Py_ssize_t prefix = 0, suffix = 0;
+    shared_ends(old, old_size, new, new_size, with_suffix, &prefix, &suffix);
     return Py_BuildValue("(nn)", prefix, suffix);
+}
+
+/* ---- splice_plan(): where a page differs from its base, and whether it may be spliced ---- */
+
+enum { PLAN_UNLIKE = 0, PLAN_UNSAFE = 1 };
+
+/* bytes.find(needle, from, to) on `data` of `size` bytes: the first index or -1. */
+static Py_ssize_t plan_find(const unsigned char *data, Py_ssize_t size, Py_ssize_t from,
+                            Py_ssize_t to, const unsigned char *needle, Py_ssize_t length) {
+    if (to > size) {
+        to = size;
+    }
+    if (from < 0 || from > size) {
+        return -1;
+    }
+    while (to - from >= length) {
+        const unsigned char *hit = memchr(data + from, needle[0], (size_t)(to - from - length + 1));
+        if (hit == NULL) {
+            return -1;
+        }
+        Py_ssize_t at = hit - data;
+        if (memcmp(hit + 1, needle + 1, (size_t)(length - 1)) == 0) {
+            return at;
+        }
+        from = at + 1;
+    }
+    return -1;
+}
+
+/* An int of a list of them (the spans' bounds), or -1 with an exception. */
+static Py_ssize_t plan_bound(PyObject *list, Py_ssize_t index) {
+    PyObject *value = PyList_GET_ITEM(list, index);
+    if (!PyLong_CheckExact(value)) {
+        PyErr_SetString(PyExc_TypeError, "splice_plan() span bounds must be int");
+        return -1;
+    }
+    Py_ssize_t bound = PyLong_AsSsize_t(value);
+    if (bound < 0 && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, "splice_plan() span bounds must not be negative");
+    }
+    return PyErr_Occurred() ? -1 : bound;
+}
+
+/* Whether none of `forbidden`'s bytes is in data[from:to) (clamped to `size`). */
+static int plan_clean(const unsigned char *data, Py_ssize_t size, Py_ssize_t from,
+                      Py_ssize_t to, PyObject *forbidden) {
+    if (from < 0) {
+        from = 0;
+    }
+    if (to > size) {
+        to = size;
+    }
+    if (from >= to) {
+        return 1;
+    }
+    const unsigned char *chars = (const unsigned char *)PyBytes_AS_STRING(forbidden);
+    for (Py_ssize_t k = 0; k < PyBytes_GET_SIZE(forbidden); k++) {
+        if (memchr(data + from, chars[k], (size_t)(to - from)) != NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The span of `starts`/`ends` a change of old[old_start:old_end] lies in, when changing it to
+ * new[new_start:new_end] keeps the page read the same (SpliceStore's definition, _plan_py):
+ * its index, -1 when it may not be spliced, -2 with an exception. */
+static Py_ssize_t plan_span(const unsigned char *old, Py_ssize_t old_size,
+                            const unsigned char *new, Py_ssize_t new_size, PyObject *starts,
+                            PyObject *ends, PyObject *forbidden, Py_ssize_t old_start,
+                            Py_ssize_t old_end, Py_ssize_t new_start, Py_ssize_t new_end) {
+    Py_ssize_t low = 0, high = PyList_GET_SIZE(starts);
+    while (low < high) { /* bisect_right(starts, old_start) */
+        Py_ssize_t middle = low + (high - low) / 2, start = plan_bound(starts, middle);
+        if (start < 0) {
+            return -2;
+        }
+        if (old_start < start) {
+            high = middle;
+        } else {
+            low = middle + 1;
+        }
+    }
+    Py_ssize_t index = low - 1;
+    if (index < 0) {
+        return -1;
+    }
+    Py_ssize_t start = plan_bound(starts, index), end = plan_bound(ends, index);
+    if (start < 0 || end < 0) {
+        return -2;
+    }
+    if (end < old_end) {
+        return -1;
+    }
+    PyObject *chars = PyList_GET_ITEM(forbidden, index);
+    if (!PyBytes_CheckExact(chars)) {
+        PyErr_SetString(PyExc_TypeError, "splice_plan() forbidden characters must be bytes");
+        return -2;
+    }
+    Py_ssize_t before = old_start - 1 > start ? old_start - 1 : start;
+    Py_ssize_t after_end = new_end + (end - old_end < 1 ? end - old_end : 1);
+    if (!plan_clean(old, old_size, before, old_end + 1 < end ? old_end + 1 : end, chars) ||
+        !plan_clean(new, new_size, new_start - (old_start - before), after_end, chars)) {
+        return -1;
+    }
+    return index;
+}
+
+PyDoc_STRVAR(splice_plan_doc,
+             "splice_plan(old, new, max_change, max_changes, starts, ends, forbidden, /)\n--\n\n"
+             "Where the page ``new`` differs from its base ``old``: a flat tuple of\n"
+             "``(old start, old end, new start, new end, span)`` per change (empty when the\n"
+             "two are the same), ``0`` when they are not alike, ``1`` when a change may not be\n"
+             "spliced. ``starts``, ``ends`` and ``forbidden`` are the base's verbatim spans\n"
+             "(``None``: not read yet, no change checked, span ``-1``). The definition is\n"
+             "``mypharm_consent.splice._plan_py``.");
+
+static PyObject *splice_plan(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 7 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) ||
+        !PyLong_Check(args[2]) || !PyLong_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "splice_plan() takes two bytes, two ints and the spans' three lists");
+        return NULL;
+    }
+    PyObject *starts = args[4], *ends = args[5], *forbidden = args[6];
+    int checked = starts != Py_None;
+    if (checked ? !PyList_CheckExact(starts) || !PyList_CheckExact(ends) ||
+                      !PyList_CheckExact(forbidden) ||
+                      PyList_GET_SIZE(ends) != PyList_GET_SIZE(starts) ||
+                      PyList_GET_SIZE(forbidden) != PyList_GET_SIZE(starts)
+                : ends != Py_None || forbidden != Py_None) {
+        PyErr_SetString(PyExc_TypeError,
+                        "splice_plan() spans are three lists of the same length, or None");
+        return NULL;
+    }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[2]), rounds = PyLong_AsSsize_t(args[3]);
+    if ((limit == -1 || rounds == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (limit < 0 || rounds < 1) {
+        PyErr_SetString(PyExc_ValueError, "splice_plan() limits out of range");
+        return NULL;
+    }
+    const unsigned char *old = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char *new = (const unsigned char *)PyBytes_AS_STRING(args[1]);
+    Py_ssize_t old_size = PyBytes_GET_SIZE(args[0]), new_size = PyBytes_GET_SIZE(args[1]);
+    Py_ssize_t prefix, suffix;
+    shared_ends(old, old_size, new, new_size, 1, &prefix, &suffix);
+    PyObject *plan = PyList_New(0);
+    if (plan == NULL) {
+        return NULL;
+    }
+    if (prefix == old_size && prefix == new_size) {
+        goto planned;
+    }
+    Py_ssize_t shared = suffix, i = prefix, j = prefix;
+    for (Py_ssize_t round = 0; round < rounds; round++) {
+        Py_ssize_t old_end = old_size - suffix, new_end = new_size - suffix;
+        Py_ssize_t change[4];
+        int last = 0;
+        Py_ssize_t search_end = i + limit + 1 < old_end ? i + limit + 1 : old_end;
+        Py_ssize_t tag = plan_find(old, old_size, i + 1, search_end, (const unsigned char *)"<", 1);
+        if (tag == -1) {
+            if (old_end - i > limit || new_end - j > limit) {
+                break;
+            }
+            change[0] = i, change[1] = old_end, change[2] = j, change[3] = new_end;
+            last = 1;
+        } else {
+            Py_ssize_t closed =
+                plan_find(old, old_size, tag, tag + 16, (const unsigned char *)">", 1);
+            Py_ssize_t anchor_end = closed == -1 ? tag + 16 : closed + 1;
+            if (anchor_end > old_size) {
+                anchor_end = old_size;
+            }
+            Py_ssize_t length = anchor_end - tag;
+            Py_ssize_t found = plan_find(new, new_size, j, j + limit + length, old + tag, length);
+            if (found == -1) {
+                break;
+            }
+            Py_ssize_t ignored, tail, step;
+            shared_ends(old + i, tag - i, new + j, found - j, 1, &ignored, &tail);
+            change[0] = i, change[1] = tag - tail, change[2] = j, change[3] = found - tail;
+            shared_ends(old + tag, old_size - tag, new + found, new_size - found, 0, &step,
+                        &ignored);
+            i = tag + step;
+            j = found + step;
+            suffix = shared;
+            if (suffix > old_size - i) {
+                suffix = old_size - i;
+            }
+            if (suffix > new_size - j) {
+                suffix = new_size - j;
+            }
+            last = i == old_size && j == new_size;
+        }
+        Py_ssize_t span = -1;
+        if (checked) {
+            span = plan_span(old, old_size, new, new_size, starts, ends, forbidden, change[0],
+                             change[1], change[2], change[3]);
+            if (span == -2) {
+                Py_DECREF(plan);
+                return NULL;
+            }
+            if (span == -1) {
+                Py_DECREF(plan);
+                return PyLong_FromLong(PLAN_UNSAFE);
+            }
+        }
+        for (int k = 0; k < 5; k++) {
+            PyObject *number = PyLong_FromSsize_t(k < 4 ? change[k] : span);
+            if (number == NULL || PyList_Append(plan, number) < 0) {
+                Py_XDECREF(number);
+                Py_DECREF(plan);
+                return NULL;
+            }
+            Py_DECREF(number);
+        }
+        if (last) {
+            goto planned;
+        }
+    }
+    Py_DECREF(plan);
+    return PyLong_FromLong(PLAN_UNLIKE);
+planned:;
+    PyObject *answer = PyList_AsTuple(plan);
+    Py_DECREF(plan);
+    return answer;
+}
+
+/* ---- splice_join(): a spliced page written out in one copy ---- */
+
+/* Copies data[0:size) to the page at `*written`, with `markup` put in where the page's
+ * offset `at` falls in it (`*placed` set once it is). */
+static void sj_write(char *into, Py_ssize_t *written, const char *data, Py_ssize_t size,
+                     Py_ssize_t at, const char *markup, Py_ssize_t markup_size, int *placed) {
+    if (!*placed && at >= *written && at <= *written + size) {
+        Py_ssize_t before = at - *written;
+        memcpy(into + *written, data, (size_t)before);
+        memcpy(into + *written + before, markup, (size_t)markup_size);
+        memcpy(into + *written + before + markup_size, data + before, (size_t)(size - before));
+        *written += size + markup_size;
+        *placed = 1;
+        return;
+    }
+    memcpy(into + *written, data, (size_t)size);
+    *written += size;
+}
+
+PyDoc_STRVAR(splice_join_doc,
+             "splice_join(gated, body, cuts, at, markup, /)\n--\n\n"
+             "The gated page ``gated`` with each ``(start, end, new start, new end)`` of the\n"
+             "flat tuple ``cuts`` (in order) replaced by ``body[new start:new end]``, and\n"
+             "``markup`` (bytes, or ``None`` for none) put in ``at`` bytes from the start of\n"
+             "the result. The definition is ``mypharm_consent.splice._splice_join_py``.");
+
+static PyObject *splice_join(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) ||
+        !PyTuple_CheckExact(args[2]) || !PyLong_Check(args[3]) ||
+        (args[4] != Py_None && !PyBytes_Check(args[4]))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "splice_join() takes two bytes, a tuple, an int and bytes or None");
+        return NULL;
+    }
+    const char *gated = PyBytes_AS_STRING(args[0]), *body = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t gated_size = PyBytes_GET_SIZE(args[0]), body_size = PyBytes_GET_SIZE(args[1]);
+    PyObject *cuts = args[2];
+    Py_ssize_t count = PyTuple_GET_SIZE(cuts);
+    Py_ssize_t at = PyLong_AsSsize_t(args[3]);
+    if (at == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    const char *markup = args[4] == Py_None ? "" : PyBytes_AS_STRING(args[4]);
+    Py_ssize_t markup_size = args[4] == Py_None ? 0 : PyBytes_GET_SIZE(args[4]);
+    if (count % 4 != 0) {
+        PyErr_SetString(PyExc_ValueError, "splice_join() cuts come four by four");
+        return NULL;
+    }
+    /* Checked first, in full: every cut in order and in range. */
+    Py_ssize_t total = gated_size, copied = 0;
+    for (Py_ssize_t k = 0; k < count; k += 4) {
+        Py_ssize_t cut[4];
+        for (int m = 0; m < 4; m++) {
+            PyObject *value = PyTuple_GET_ITEM(cuts, k + m);
+            if (!PyLong_CheckExact(value)) {
+                PyErr_SetString(PyExc_TypeError, "splice_join() cuts must be int");
+                return NULL;
+            }
+            cut[m] = PyLong_AsSsize_t(value);
+            if (cut[m] == -1 && PyErr_Occurred()) {
+                return NULL;
+            }
+        }
+        if (cut[0] < copied || cut[1] < cut[0] || cut[1] > gated_size || cut[2] < 0 ||
+            cut[3] < cut[2] || cut[3] > body_size) {
+            PyErr_SetString(PyExc_ValueError, "splice_join() cuts out of order or range");
+            return NULL;
+        }
+        total += (cut[3] - cut[2]) - (cut[1] - cut[0]);
+        copied = cut[1];
+    }
+    if (args[4] != Py_None && (at < 0 || at > total)) {
+        PyErr_Format(PyExc_ValueError, "position %zd is past the page's %zd bytes", at, total);
+        return NULL;
+    }
+    PyObject *page = PyBytes_FromStringAndSize(NULL, total + markup_size);
+    if (page == NULL) {
+        return NULL;
+    }
+    char *into = PyBytes_AS_STRING(page);
+    Py_ssize_t written = 0;
+    int placed = args[4] == Py_None;
+    copied = 0;
+    for (Py_ssize_t k = 0; k < count; k += 4) {
+        Py_ssize_t start = PyLong_AsSsize_t(PyTuple_GET_ITEM(cuts, k));
+        Py_ssize_t end = PyLong_AsSsize_t(PyTuple_GET_ITEM(cuts, k + 1));
+        Py_ssize_t new_start = PyLong_AsSsize_t(PyTuple_GET_ITEM(cuts, k + 2));
+        Py_ssize_t new_end = PyLong_AsSsize_t(PyTuple_GET_ITEM(cuts, k + 3));
+        sj_write(into, &written, gated + copied, start - copied, at, markup, markup_size, &placed);
+        sj_write(into, &written, body + new_start, new_end - new_start, at, markup, markup_size,
+                 &placed);
+        copied = end;
+    }
+    sj_write(into, &written, gated + copied, gated_size - copied, at, markup, markup_size, &placed);
+    return page;
 }
 
 /* ---- verbatim_spans(): the parts of a page gating copies as they are ---- */
@@ -2401,6 +2737,8 @@ static PyMethodDef methods[] = {
     {"digest", (PyCFunction)digest, METH_O, digest_doc},
     {"join_raw", (PyCFunction)join_raw, METH_O, join_raw_doc},
     {"affixes", (PyCFunction)(void (*)(void))affixes, METH_FASTCALL, affixes_doc},
+    {"splice_plan", (PyCFunction)(void (*)(void))splice_plan, METH_FASTCALL, splice_plan_doc},
+    {"splice_join", (PyCFunction)(void (*)(void))splice_join, METH_FASTCALL, splice_join_doc},
     {"verbatim_spans", (PyCFunction)(void (*)(void))verbatim_spans, METH_FASTCALL,
      verbatim_spans_doc},
     {NULL, NULL, 0, NULL},

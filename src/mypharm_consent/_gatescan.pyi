@@ -25,3 +25,16 @@ def affixes(
 def verbatim_spans(
     html: str, floor: int, kinds: tuple[str, str, str, str, str, str], /
 ) -> list[tuple[int, int, str]] | None: ...
+def splice_plan(
+    old: bytes,
+    new: bytes,
+    max_change: int,
+    max_changes: int,
+    starts: list[int] | None,
+    ends: list[int] | None,
+    forbidden: list[bytes] | None,
+    /,
+) -> tuple[int, ...] | int: ...
+def splice_join(
+    gated: bytes, body: bytes, cuts: tuple[int, ...], at: int, markup: bytes | None, /
+) -> bytes: ...

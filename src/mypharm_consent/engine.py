@@ -55,7 +55,7 @@ from mypharm_consent.csrf import CsrfGuard
 from mypharm_consent.decisions import ConsentDecision, DecisionAction, DecisionSource
 from mypharm_consent.history import ConsentHistory, HistoryRefusal
 from mypharm_consent.pagecache import PageCache, PageKey, RewrittenPage
-from mypharm_consent.splice import Spliced, SpliceStore, with_markup
+from mypharm_consent.splice import Spliced, SpliceStore
 from mypharm_consent.state import ConsentState
 from mypharm_consent.texts import LANGUAGES, negotiate_language
 
@@ -726,18 +726,17 @@ class ConsentEngine:
             # A page spliced from another differs from it: one that may repeat
             # (not spliced, or the very page spliced from) is kept from its second time.
             if key is not None and (
-                (spliced is not None and len(spliced[0]) > 1) or not pages.admits(key)
+                (spliced is not None and not spliced.same) or not pages.admits(key)
             ):
                 key = None
             # Pages that repeat are kept below (self.pages): gating need not keep them too.
             if spliced is not None:
-                parts, at = spliced
                 if key is None:
-                    if at is None:
-                        return gating.join_raw([*parts]), None
+                    if spliced.at is None:
+                        return spliced.join(), None
                     banner = self._page_markup(state, language, target, charset, token)
-                    return gating.join_raw([*with_markup(parts, at, banner)]), None
-                encoded = gating.join_raw([*parts])
+                    return spliced.join(banner), None
+                encoded = spliced.join()
             elif splice_key is not None:
                 # UTF-8, gated as bytes, never decoded: a byte that is not UTF-8 is
                 # kept as it is (the browser shows it as U+FFFD) and does not

@@ -34,19 +34,13 @@ import threading
 import time
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Final
 
 from mypharm_consent import gating
 
 __all__ = ["SpliceStore", "Spliced", "with_markup"]
 
-#: A page's gated bytes as pieces to join, and where the banner goes in them
-#: (``None``: a fragment, which gets none).
-Spliced = tuple[list[bytes | memoryview], int | None]
-
-#: Where a page differs from its base: old start and end, new start and end.
-_Change = tuple[int, int, int, int]
 
 _UNKNOWN: Final = -1
 _NOT_VERBATIM: Final = -2
@@ -99,6 +93,135 @@ def _load_affixes() -> Callable[..., tuple[int, int]]:
 _affixes = _load_affixes()
 
 
+#: What :func:`_plan_py` answers for a page that is not alike to its base, and for
+#: one alike whose changes may not be spliced.
+_PLAN_UNLIKE: Final = 0
+_PLAN_UNSAFE: Final = 1
+
+
+def _changes(
+    old: bytes, new: bytes, limit: int, rounds: int
+) -> Iterator[tuple[int, int, int, int] | None]:
+    """Where ``new`` differs from ``old``, in order, then ``None`` if they are not alike.
+
+    Each change is ``(old start, old end, new start, new end)``: ``new`` is
+    ``old`` with each old range replaced by the new one. A change is taken to
+    end before the next ``<`` of ``old`` when the tag there (its first 16
+    bytes at most) is found again in ``new`` close enough; what the two then
+    share at its end is left out of it. The pages are not alike when they
+    differ in more than ``rounds`` places, or by more than ``limit`` bytes in
+    one.
+    """
+    prefix, suffix = _affixes_py(old, new)
+    if prefix == len(old) == len(new):
+        return
+    shared = suffix
+    i = j = prefix
+    for _ in range(rounds):
+        old_end, new_end = len(old) - suffix, len(new) - suffix
+        tag = old.find(b"<", i + 1, min(old_end, i + limit + 1))
+        if tag == -1:
+            if old_end - i > limit or new_end - j > limit:
+                break
+            yield i, old_end, j, new_end
+            return
+        closed = old.find(b">", tag, tag + 16)
+        anchor = old[tag : tag + 16 if closed == -1 else closed + 1]
+        found = new.find(anchor, j, j + limit + len(anchor))
+        if found == -1:
+            break
+        _, tail = _affixes_py(old[i:tag], new[j:found])
+        yield i, tag - tail, j, found - tail
+        step, _ = _affixes_py(old, new, tag, found, False)
+        i, j = tag + step, found + step
+        # What the two share at their ends, within what is left of each.
+        suffix = min(shared, len(old) - i, len(new) - j)
+        if i == len(old) and j == len(new):
+            return
+    yield None
+
+
+def _span_of(
+    old: bytes,
+    new: bytes,
+    spans: tuple[list[int], list[int], list[bytes]],
+    change: tuple[int, int, int, int],
+) -> int | None:
+    """The verbatim span a change lies in, if changing it keeps the page read the same.
+
+    That is: no character of the span's forbidden ones in the old or the new
+    text, with the character on each side that is still in the span.
+    """
+    starts, ends, forbidden = spans
+    old_start, old_end, new_start, new_end = change
+    index = bisect_right(starts, old_start) - 1
+    if index < 0 or ends[index] < old_end:
+        return None
+    start, end, chars = starts[index], ends[index], forbidden[index]
+    low = max(old_start - 1, start)
+    before = old[low : min(old_end + 1, end)]
+    after = new[new_start - (old_start - low) : new_end + min(1, end - old_end)]
+    if before.translate(None, chars) != before or after.translate(None, chars) != after:
+        return None
+    return index
+
+
+def _plan_py(
+    old: bytes,
+    new: bytes,
+    limit: int,
+    rounds: int,
+    starts: list[int] | None,
+    ends: list[int] | None,
+    forbidden: list[bytes] | None,
+) -> tuple[int, ...] | int:
+    """How ``new`` is spliced from its base ``old``; the definition.
+
+    A flat tuple of ``(old start, old end, new start, new end, span)`` per
+    change (see :func:`_changes`), empty when the two are the same;
+    :data:`_PLAN_UNLIKE` when they are not alike; :data:`_PLAN_UNSAFE` when a
+    change, in order, does not lie in one of the verbatim spans ``starts``,
+    ``ends`` and ``forbidden`` or could change how the page is read (see
+    :func:`_span_of`). Without spans (``None``) no change is checked and each
+    span is ``-1``. ``mypharm_consent._gatescan.splice_plan`` gives the same answer.
+    """
+    if starts is None or ends is None or forbidden is None:
+        if (starts, ends, forbidden) != (None, None, None):
+            raise TypeError("splice_plan() spans are three lists of the same length, or None")
+        spans = None
+    elif not len(starts) == len(ends) == len(forbidden):
+        raise TypeError("splice_plan() spans are three lists of the same length, or None")
+    else:
+        spans = (starts, ends, forbidden)
+    if limit < 0 or rounds < 1:
+        raise ValueError("splice_plan() limits out of range")
+    plan: list[int] = []
+    for change in _changes(old, new, limit, rounds):
+        if change is None:
+            return _PLAN_UNLIKE
+        index = -1
+        if spans is not None:
+            found = _span_of(old, new, spans, change)
+            if found is None:
+                return _PLAN_UNSAFE
+            index = found
+        plan += [*change, index]
+    return tuple(plan)
+
+
+def _load_plan() -> Callable[..., tuple[int, ...] | int]:
+    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") == "0":
+        return _plan_py
+    try:
+        from mypharm_consent._gatescan import splice_plan
+    except ImportError:
+        return _plan_py
+    return splice_plan
+
+
+_plan = _load_plan()
+
+
 def with_markup(
     pieces: list[bytes | memoryview], at: int, markup: bytes
 ) -> list[bytes | memoryview]:
@@ -116,11 +239,81 @@ def with_markup(
     raise ValueError(f"position {at} is past the pieces' {offset} bytes")
 
 
+def _splice_join_py(
+    gated: bytes, body: bytes, cuts: tuple[int, ...], at: int, markup: bytes | None
+) -> bytes:
+    """``gated`` with each ``(start, end, new start, new end)`` of ``cuts`` replaced by
+    ``body[new start:new end]``, and ``markup`` put in ``at`` bytes from the result's
+    start; the definition. ``mypharm_consent._gatescan.splice_join`` gives the same."""
+    if len(cuts) % 4:
+        raise ValueError("splice_join() cuts come four by four")
+    pieces: list[bytes | memoryview] = []
+    copied = 0
+    for first in range(0, len(cuts), 4):
+        start, end, new_start, new_end = cuts[first : first + 4]
+        if not (copied <= start <= end <= len(gated) and 0 <= new_start <= new_end <= len(body)):
+            raise ValueError("splice_join() cuts out of order or range")
+        pieces += [gated[copied:start], body[new_start:new_end]]
+        copied = end
+    pieces.append(gated[copied:])
+    if markup is not None:
+        size = sum(len(piece) for piece in pieces)
+        if not 0 <= at <= size:
+            raise ValueError(f"position {at} is past the page's {size} bytes")
+        pieces = with_markup(pieces, at, markup)
+    return b"".join(pieces)
+
+
+def _load_join() -> Callable[[bytes, bytes, tuple[int, ...], int, bytes | None], bytes]:
+    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") == "0":
+        return _splice_join_py
+    try:
+        from mypharm_consent._gatescan import splice_join
+    except ImportError:
+        return _splice_join_py
+    return splice_join
+
+
+_splice_join = _load_join()
+
+
+class Spliced:
+    """A page gated by splicing: its base's gated page with a few ranges replaced.
+
+    ``at`` is where the banner goes in the page (``None``: a fragment, which
+    gets none); :meth:`join` writes the page out, with a banner or without.
+    """
+
+    __slots__ = ("at", "body", "cuts", "gated")
+
+    def __init__(self, gated: bytes, body: bytes, cuts: tuple[int, ...], at: int | None) -> None:
+        self.gated = gated
+        self.body = body
+        #: ``(start, end, new start, new end)`` per change, flat: ``gated[start:end]``
+        #: is replaced by ``body[new start:new end]``.
+        self.cuts = cuts
+        self.at = at
+
+    @property
+    def same(self) -> bool:
+        """Whether the page is its base's very gated page (the page did not change)."""
+        return not self.cuts
+
+    def join(self, markup: bytes | None = None) -> bytes:
+        """The gated page, with ``markup`` put in at :attr:`at` (when both are given)."""
+        if markup is None or self.at is None:
+            if not self.cuts:
+                return self.gated
+            return _splice_join(self.gated, self.body, self.cuts, 0, None)
+        return _splice_join(self.gated, self.body, self.cuts, self.at, markup)
+
+
 class _Base:
     """A page gated in full, and what splicing from it needs (worked out when first asked)."""
 
     __slots__ = (
         "body",
+        "ends",
         "forbidden",
         "gated",
         "lock",
@@ -142,6 +335,7 @@ class _Base:
         self.markup_at: int | None = None
         self.spans: list[tuple[int, int, str]] | None = None
         self.starts: list[int] = []
+        self.ends: list[int] = []
         self.forbidden: list[bytes] = []
         #: Per span index: how far gating moved it (``_UNKNOWN``, ``_NOT_VERBATIM``).
         self.shifts: list[int] = []
@@ -160,27 +354,12 @@ class _Base:
                 spans = gating.verbatim_spans(body.decode("latin-1"), raw=True)
                 self.spans = spans
                 self.starts = [start for start, _, _ in spans]
+                self.ends = [end for _, end, _ in spans]
                 self.forbidden = [forbidden.encode("latin-1") for _, _, forbidden in spans]
                 self.shifts = [_UNKNOWN] * len(spans)
                 self.markup_at = markup_position(gated)
                 self.gated = gated
             return self.gated
-
-    def verbatim(
-        self, index: int, old_start: int, old_end: int, body: bytes, new_start: int, new_end: int
-    ) -> bool:
-        """Whether changing span ``index``'s ``[old_start, old_end)`` to ``body[new_start:new_end]``
-        keeps the page read the same: no character of the span's forbidden ones in
-        the old or the new text, with the character on each side that is still in
-        the span."""
-        start, end, _ = self.spans[index]  # type: ignore[index]
-        forbidden = self.forbidden[index]
-        low = max(old_start - 1, start)
-        before = self.body[low : min(old_end + 1, end)]
-        after = body[new_start - (old_start - low) : new_end + min(1, end - old_end)]
-        return len(before.translate(None, forbidden)) == len(before) and len(
-            after.translate(None, forbidden)
-        ) == len(after)
 
     def shift(self, index: int, regate: Callable[[bytes], bytes]) -> int:
         """Where span ``index`` is in the gated page, less where it is in the page.
@@ -360,86 +539,31 @@ class SpliceStore:
         old = base.body
         if len(body) > self.max_page_bytes or abs(len(body) - len(old)) > self.max_change:
             return _UNLIKE
-        prefix, suffix = _affixes(old, body)
-        if prefix == len(old) == len(body):
-            return [base.prepare(self.markup_position)], base.markup_at
+        limits = (self.max_change, self.max_changes)
         if base.gated is None:
             # Read the base (once) only when a page alike is found.
-            found = list(self._changes(old, body, prefix, suffix))
-            if found[-1] is None:
+            if _plan(old, body, *limits, None, None, None) == _PLAN_UNLIKE:
                 return _UNLIKE
             base.prepare(self.markup_position)
-            changes: Iterable[_Change | None] = found
-        else:
-            changes = self._changes(old, body, prefix, suffix)
+        plan = _plan(old, body, *limits, base.starts, base.ends, base.forbidden)
+        if not isinstance(plan, tuple):
+            return _UNLIKE if plan == _PLAN_UNLIKE else _UNSAFE
         gated = base.gated
         assert gated is not None
-        assert base.spans is not None
-        view, new = memoryview(gated), memoryview(body)
-        pieces: list[bytes | memoryview] = []
-        copied = 0
         at = base.markup_at
+        if not plan:
+            return Spliced(gated, body, (), at)
+        cuts: list[int] = []
         moved = 0
-        for change in changes:
-            if change is None:
-                return _UNLIKE
-            old_start, old_end, new_start, new_end = change
-            index = bisect_right(base.starts, old_start) - 1
-            if (
-                index < 0
-                or base.spans[index][1] < old_end
-                or not base.verbatim(index, old_start, old_end, body, new_start, new_end)
-            ):
-                return _UNSAFE
+        for first in range(0, len(plan), 5):
+            old_start, old_end, new_start, new_end, index = plan[first : first + 5]
             shift = base.shift(index, regate)
             if shift == _NOT_VERBATIM:
                 return _UNSAFE
-            pieces += [view[copied : old_start + shift], new[new_start:new_end]]
-            copied = old_end + shift
-            if at is not None and at >= copied:
+            cuts += [old_start + shift, old_end + shift, new_start, new_end]
+            if at is not None and at >= old_end + shift:
                 moved += (new_end - new_start) - (old_end - old_start)
-        pieces.append(view[copied:])
-        return pieces, None if at is None else at + moved
-
-    def _changes(
-        self, old: bytes, new: bytes, prefix: int, suffix: int
-    ) -> Iterator[_Change | None]:
-        """Where ``new`` differs from ``old``, in order, then ``None`` if they are not alike.
-
-        Each change is ``(old start, old end, new start, new end)``: ``new`` is
-        ``old`` with each old range replaced by the new one. ``prefix`` and
-        ``suffix`` are what the two share at their ends. A change is taken to
-        end before the next ``<`` of ``old`` when the tag there (its first 16
-        bytes at most) is found again in ``new`` close enough; what the two
-        then share at its end is left out of it. The pages are not alike when
-        they differ in more than ``max_changes`` places, or by more than
-        ``max_change`` bytes in one.
-        """
-        limit = self.max_change
-        shared = suffix
-        i = j = prefix
-        for _ in range(self.max_changes):
-            old_end, new_end = len(old) - suffix, len(new) - suffix
-            tag = old.find(b"<", i + 1, min(old_end, i + limit + 1))
-            if tag == -1:
-                if old_end - i > limit or new_end - j > limit:
-                    break
-                yield i, old_end, j, new_end
-                return
-            closed = old.find(b">", tag, tag + 16)
-            anchor = old[tag : tag + 16 if closed == -1 else closed + 1]
-            found = new.find(anchor, j, j + limit + len(anchor))
-            if found == -1:
-                break
-            _, tail = _affixes(old[i:tag], new[j:found])
-            yield i, tag - tail, j, found - tail
-            step, _ = _affixes(old, new, tag, found, False)
-            i, j = tag + step, found + step
-            # What the two share at their ends, within what is left of each.
-            suffix = min(shared, len(old) - i, len(new) - j)
-            if i == len(old) and j == len(new):
-                return
-        yield None
+        return Spliced(gated, body, tuple(cuts), None if at is None else at + moved)
 
     def offer(self, key: Hashable, body: bytes, pieces: list[str] | None, rest: int) -> None:
         """A page just gated in full (``gate_utf8_pieces``'s answer, ``None`` if unchanged).

@@ -312,6 +312,8 @@ print(pagecache._digest is None, gating._skim is None, gating.join_raw is gating
 print(gating.gate_utf8(page.encode(), NOTHING, gating_config()).count(b'data-src='))
 from mypharm_consent import splice
 print(splice._affixes is splice._affixes_py, splice._affixes(b"abXcd", b"abYYcd"))
+plan = splice._plan(b"<p>1</p>", b"<p>22</p>", 9, 1, None, None, None)
+print(splice._plan is splice._plan_py, plan, splice._splice_join is splice._splice_join_py)
 """
 
 
@@ -342,6 +344,13 @@ def test_without_the_extension_gating_searches_in_python(
         "True",
         "(2,",
         "2)",
+        "True",
+        "(3,",
+        "4,",
+        "3,",
+        "5,",
+        "-1)",
+        "True",
     ]
     assert logged in stderr
 

@@ -96,8 +96,11 @@ def spliced(store: SpliceStore, body: bytes, state: ConsentState = NOTHING) -> b
     answer = store.splice("k", body, lambda changed: gated(changed, state))
     if answer is None:
         return None
-    parts, at = answer
-    joined = gating.join_raw([*parts])
+    joined, at = answer.join(), answer.at
+    if at is not None:
+        # The banner goes where gating's page would have it, and nowhere else.
+        marked = answer.join(b"<aside>banner</aside>")
+        assert marked == joined[:at] + b"<aside>banner</aside>" + joined[at:]
     fresh = gated(body, state)
     assert TOKEN.sub(b"", joined) == TOKEN.sub(b"", fresh)
     assert at == _markup_byte_position(joined)
@@ -360,7 +363,7 @@ def test_threads_splicing_from_one_base_agree() -> None:
     def work(offset: int) -> None:
         for count in range(offset, 40, 4):
             answer = store.splice("k", page(count=count), regate_for(NOTHING))
-            if answer is None or TOKEN.sub(b"", gating.join_raw([*answer[0]])) != expected[count]:
+            if answer is None or TOKEN.sub(b"", answer.join()) != expected[count]:
                 failures.append(count)
 
     threads = [threading.Thread(target=work, args=(offset,)) for offset in range(4)]
@@ -459,6 +462,144 @@ def changed(
             body = body[:low] + data.draw(CHANGES).encode() + body[high:]
             done = low
     return body
+
+
+PAGE_FRAGMENTS = st.lists(
+    FRAGMENTS
+    | st.sampled_from(SKIM_FRAGMENTS)
+    | st.sampled_from(["Zoé", "x y", "</body>", "<<", "<-", "<p title='a>b'>", "<!-- 7 -->"]),
+    max_size=25,
+)
+
+
+def _spans_of(base: bytes) -> tuple[list[int], list[int], list[bytes]]:
+    """A base's verbatim spans as splicing reads them (``_Base.prepare``)."""
+    spans = gating.verbatim_spans(base.decode("latin-1"), raw=True)
+    return (
+        [start for start, _, _ in spans],
+        [end for _, end, _ in spans],
+        [chars.encode("latin-1") for _, _, chars in spans],
+    )
+
+
+@pytest.mark.skipif(_gatescan is None, reason="mypharm_consent._gatescan is not built")
+@settings(max_examples=600, deadline=None)
+@given(
+    DOCUMENTS,
+    PAGE_FRAGMENTS,
+    st.sampled_from([0, 1, 3, 12, 40, 4096]),
+    st.integers(min_value=1, max_value=4) | st.just(16),
+    st.booleans(),
+    st.data(),
+)
+@example("", [], 4096, 16, True, None)
+def test_the_splice_plan_is_worked_out_in_c_as_defined(
+    document: str,
+    fragments: list[str],
+    limit: int,
+    rounds: int,
+    read: bool,
+    data: st.DataObject | None,
+) -> None:
+    base = (document + "".join(fragments)).encode()
+    spans = gating.verbatim_spans(base.decode("latin-1"), raw=True)
+    arguments = _spans_of(base) if read else (None, None, None)
+    pages = [base] if data is None else [changed(base, spans, data, anywhere=True)]
+    for new in pages:
+        expected = splice._plan_py(base, new, limit, rounds, *arguments)
+        assert _gatescan.splice_plan(base, new, limit, rounds, *arguments) == expected
+        if isinstance(expected, tuple):
+            # The changes rebuild the new page from the base, in order, each in its span.
+            rebuilt, copied = b"", 0
+            for first in range(0, len(expected), 5):
+                old_start, old_end, new_start, new_end, index = expected[first : first + 5]
+                assert copied <= old_start <= old_end
+                assert new_end - new_start <= limit
+                rebuilt += base[copied:old_start] + new[new_start:new_end]
+                copied = old_end
+                if read:
+                    starts, ends, _ = arguments
+                    assert starts[index] <= old_start <= old_end <= ends[index]  # type: ignore[index]
+                else:
+                    assert index == -1
+            assert rebuilt + base[copied:] == new
+            assert len(expected) <= 5 * rounds
+
+
+@pytest.mark.skipif(_gatescan is None, reason="mypharm_consent._gatescan is not built")
+@settings(max_examples=400, deadline=None)
+@given(
+    st.binary(max_size=40),
+    st.binary(max_size=40),
+    st.lists(st.integers(min_value=0, max_value=45), max_size=12),
+    st.integers(min_value=-2, max_value=90),
+    st.none() | st.binary(max_size=5),
+)
+@example(b"abcdef", b"XY", [1, 3, 0, 2], 1, b"|")  # the banner where a change starts
+@example(b"abcdef", b"XY", [1, 3, 0, 2], 3, b"|")  # and where it ends
+@example(b"abcdef", b"XY", [1, 1, 0, 2], 1, b"|")  # an insertion
+def test_a_spliced_page_is_written_in_c_as_defined(
+    gated_page: bytes, body: bytes, cuts: list[int], at: int, markup: bytes | None
+) -> None:
+    # Cuts drawn at random are mostly out of order: both must refuse them alike.
+    arguments = (gated_page, body, tuple(cuts), at, markup)
+    try:
+        expected: bytes | type[Exception] = splice._splice_join_py(*arguments)
+    except ValueError:
+        expected = ValueError
+    if expected is ValueError:
+        with pytest.raises(ValueError, match=r"cuts|past"):
+            _gatescan.splice_join(*arguments)
+    else:
+        assert _gatescan.splice_join(*arguments) == expected
+
+
+def test_a_spliced_page_is_its_base_with_the_changes_and_the_banner() -> None:
+    for join in filter(None, (splice._splice_join_py, getattr(_gatescan, "splice_join", None))):
+        assert join(b"abcdefgh", b"XYZ", (2, 4, 0, 3), 0, None) == b"abXYZefgh"
+        assert join(b"abcdefgh", b"XYZ", (2, 4, 0, 3, 6, 6, 1, 2), 8, b"|") == b"abXYZefY|gh"
+        assert join(b"abcdefgh", b"XYZ", (), 8, b"|") == b"abcdefgh|"
+        for bad in [(4, 2, 0, 1), (2, 4, 0, 9), (2, 4, 0), (2, 4, 0, 1, 1, 5, 0, 1)]:
+            with pytest.raises(ValueError, match="cuts"):
+                join(b"abcdefgh", b"XYZ", bad, 0, None)
+        with pytest.raises(ValueError, match="past"):
+            join(b"abcdefgh", b"XYZ", (), 9, b"|")
+    if _gatescan is not None:
+        for arguments in [
+            (b"a", b"b", [0, 1, 0, 1], 0, None),
+            (b"a", b"b", (0, 1, 0, 1.0), 0, None),
+            (b"a", b"b", (), 0, "x"),
+            (b"a", b"b", ()),
+        ]:
+            with pytest.raises(TypeError):
+                _gatescan.splice_join(*arguments)  # type: ignore[arg-type]
+        assert splice._splice_join is _gatescan.splice_join
+
+
+@pytest.mark.skipif(_gatescan is None, reason="mypharm_consent._gatescan is not built")
+def test_the_splice_plan_refuses_bad_arguments() -> None:
+    base = page()
+    starts, ends, forbidden = _spans_of(base)
+    for plan in (_gatescan.splice_plan, splice._plan_py):
+        for arguments, error in [
+            ((base, base, 10, 0, None, None, None), ValueError),
+            ((base, base, -1, 1, None, None, None), ValueError),
+            ((base, base, 10, 1, starts, None, None), TypeError),
+            ((base, base, 10, 1, starts, ends[:-1], forbidden), TypeError),
+        ]:
+            with pytest.raises(error):
+                plan(*arguments)  # type: ignore[operator]
+        assert plan(base, base, 10, 1, starts, ends, forbidden) == ()
+    for arguments in [
+        ("a", b"b", 1, 1, None, None, None),
+        (b"a", b"b", 1, 1, None, None),
+        (b"a", b"b", 1.0, 1, None, None, None),
+        (base, page(count=2), 10, 1, [1.5] * len(starts), ends, forbidden),
+        (base, page(count=2), 10, 1, starts, ends, ["x"] * len(starts)),
+    ]:
+        with pytest.raises(TypeError):
+            _gatescan.splice_plan(*arguments)  # type: ignore[arg-type]
+    assert splice._plan is _gatescan.splice_plan
 
 
 def test_the_engine_splices_a_page_that_differs_on_every_request() -> None:
