@@ -1969,22 +1969,29 @@ static PyObject *join_raw(PyObject *module, PyObject *pieces) {
 
 /* The longest common start of `old` and `new` (`*prefix`), then, when `with_suffix`, the
  * longest common end of what the start left (`*suffix`, else 0): blocks compared by memcmp
- * (vectorized), then the block that differs byte by byte. */
+ * (vectorized), then what is left of the block that differs byte by byte. */
 static void shared_ends(const unsigned char *old, Py_ssize_t old_size, const unsigned char *new,
                         Py_ssize_t new_size, int with_suffix, Py_ssize_t *prefix,
                         Py_ssize_t *suffix) {
-    enum { BLOCK = 256 };
+    /* Large blocks first (a page shares long runs with its base), then small ones. */
+    enum { LARGE = 4096, SMALL = 64 };
     Py_ssize_t shorter = old_size < new_size ? old_size : new_size, start = 0;
-    while (start + BLOCK <= shorter && memcmp(old + start, new + start, BLOCK) == 0) {
-        start += BLOCK;
+    while (start + LARGE <= shorter && memcmp(old + start, new + start, LARGE) == 0) {
+        start += LARGE;
+    }
+    while (start + SMALL <= shorter && memcmp(old + start, new + start, SMALL) == 0) {
+        start += SMALL;
     }
     while (start < shorter && old[start] == new[start]) {
         start++;
     }
     Py_ssize_t room = with_suffix ? shorter - start : 0, end = 0;
     const unsigned char *old_end = old + old_size, *new_end = new + new_size;
-    while (end + BLOCK <= room && memcmp(old_end - end - BLOCK, new_end - end - BLOCK, BLOCK) == 0) {
-        end += BLOCK;
+    while (end + LARGE <= room && memcmp(old_end - end - LARGE, new_end - end - LARGE, LARGE) == 0) {
+        end += LARGE;
+    }
+    while (end + SMALL <= room && memcmp(old_end - end - SMALL, new_end - end - SMALL, SMALL) == 0) {
+        end += SMALL;
     }
     while (end < room && old_end[-end - 1] == new_end[-end - 1]) {
         end++;

@@ -712,6 +712,15 @@ class ConsentEngine:
         page: RewrittenPage | None = None
         source: tuple[bytes, float] | None = None
         pages = self.pages
+        splice_key = _splice_key(target, state, language) if codec == "utf-8" else None
+        spliced: Spliced | None = None
+        tried = splice_key is not None and self.splices.changing(splice_key)
+        if tried:
+            # The last page here was spliced with changes: pages at this address
+            # differ on every request, and are looked for in self.pages in vain.
+            spliced = self._spliced(state, body, splice_key, language)
+            if spliced is not None and not spliced.same:
+                return self._spliced_page(spliced, state, language, target, charset, token), None
         if codec in _SPLITTABLE_CODECS and len(body) <= pages.max_page_bytes:
             key = (body, codec, state.decided, state.granted, state.gpc, language)
             found = pages.lookup(key)
@@ -719,10 +728,8 @@ class ConsentEngine:
                 original, page, stale_at = found
                 source = (original, stale_at)
         if page is None:
-            splice_key = _splice_key(target, state, language) if codec == "utf-8" else None
-            spliced = (
-                None if splice_key is None else self._spliced(state, body, splice_key, language)
-            )
+            if splice_key is not None and not tried:
+                spliced = self._spliced(state, body, splice_key, language)
             # A page spliced from another differs from it: one that may repeat
             # (not spliced, or the very page spliced from) is kept from its second time.
             if key is not None and (
@@ -732,10 +739,10 @@ class ConsentEngine:
             # Pages that repeat are kept below (self.pages): gating need not keep them too.
             if spliced is not None:
                 if key is None:
-                    if spliced.at is None:
-                        return spliced.join(), None
-                    banner = self._page_markup(state, language, target, charset, token)
-                    return spliced.join(banner), None
+                    page_bytes = self._spliced_page(
+                        spliced, state, language, target, charset, token
+                    )
+                    return page_bytes, None
                 encoded = spliced.join()
             elif splice_key is not None:
                 # UTF-8, gated as bytes, never decoded: a byte that is not UTF-8 is
@@ -808,6 +815,20 @@ class ConsentEngine:
             return gating.gate_utf8(page, state, config, language=language)
 
         return self.splices.splice(key, body, regate)
+
+    def _spliced_page(
+        self,
+        spliced: Spliced,
+        state: ConsentState,
+        language: Language,
+        target: str,
+        charset: str,
+        token: str,
+    ) -> bytes:
+        """A spliced page written out, with its banner or script where it has a place."""
+        if spliced.at is None:
+            return spliced.join()
+        return spliced.join(self._page_markup(state, language, target, charset, token))
 
     def _page_markup(
         self, state: ConsentState, language: Language, target: str, charset: str, token: str

@@ -395,10 +395,12 @@ class _Base:
 class _Entry:
     """The bases kept under one key, the latest first."""
 
-    __slots__ = ("alike", "bases", "unsafe")
+    __slots__ = ("alike", "bases", "changing", "unsafe")
 
     def __init__(self) -> None:
         self.bases: list[_Base] = []
+        #: Whether the last page asked for was spliced from a base it differs from.
+        self.changing = False
         #: Whether the last page compared was alike to one of them (then none is added).
         self.alike = False
         #: Pages alike to a base but not spliced, in a row (see SpliceStore.splice).
@@ -471,14 +473,23 @@ class SpliceStore:
         entry = self._keys.get(key)
         return [] if entry is None else [base.body for base in entry.bases]
 
+    def changing(self, key: Hashable) -> bool:
+        """Whether the last page asked for under ``key`` was spliced from a base it differs
+        from: pages there are then likely to differ on every request."""
+        entry = self._keys.get(key)
+        return entry is not None and entry.changing
+
     def _fresh(self, key: Hashable) -> tuple[_Entry | None, list[_Base]]:
         with self._lock:
             entry = self._keys.get(key)
             if entry is None:
                 return None, []
-            now = self._clock()
-            for base in [b for b in entry.bases if not 0 <= now - b.stored_at < self.max_age]:
-                self._drop(entry, base)
+            now, max_age = self._clock(), self.max_age
+            for base in entry.bases:
+                if not 0 <= now - base.stored_at < max_age:
+                    for expired in [b for b in entry.bases if not 0 <= now - b.stored_at < max_age]:
+                        self._drop(entry, expired)
+                    break
             if not entry.bases:
                 del self._keys[key]
                 return None, []
@@ -521,6 +532,7 @@ class SpliceStore:
             assert not isinstance(answer, str)
             entry.alike = True
             entry.unsafe = 0
+            entry.changing = not answer.same
             if entry.bases and entry.bases[0] is not base:
                 with self._lock:
                     if base in entry.bases:
@@ -529,6 +541,7 @@ class SpliceStore:
             self.spliced += 1
             return answer
         entry.alike = alike
+        entry.changing = False
         self.missed += 1
         return None
 
@@ -557,7 +570,9 @@ class SpliceStore:
         moved = 0
         for first in range(0, len(plan), 5):
             old_start, old_end, new_start, new_end, index = plan[first : first + 5]
-            shift = base.shift(index, regate)
+            shift = base.shifts[index]
+            if shift == _UNKNOWN:
+                shift = base.shift(index, regate)
             if shift == _NOT_VERBATIM:
                 return _UNSAFE
             cuts += [old_start + shift, old_end + shift, new_start, new_end]

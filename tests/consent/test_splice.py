@@ -636,6 +636,31 @@ def test_a_page_that_repeats_is_still_kept_whole() -> None:
     assert engine.splices.spliced == 1
 
 
+def test_pages_that_change_then_repeat_are_answered_right_either_way() -> None:
+    """Where pages changed lately, splicing is tried before the kept pages: a page
+    that then repeats is still answered as gating it afresh would, and kept."""
+    engine = ConsentEngine(CONFIG)
+    fresh = ConsentEngine(CONFIG)
+    fresh.csrf = engine.csrf
+    key = ("/produit", NOTHING.granted, NOTHING.gpc, "fr")
+    changing = []
+    for count in [1, 2, 3, 1, 1, 1, 4, 4, 5, 2]:
+        body = page(count=count)
+        answer = engine.rewrite_page(NOTHING, HTML, body, target="/produit")
+        fresh.splices = SpliceStore(_markup_byte_position)
+        expected = fresh.rewrite_page(NOTHING, HTML, body, target="/produit")
+        assert answer is not None
+        assert expected is not None
+        assert answer[0] == expected[0]
+        assert TOKEN.sub(b"", answer[1]) == TOKEN.sub(b"", expected[1])
+        changing.append(engine.splices.changing(key))
+    # The base is the first page: the others differ from it, the repeats of it do not.
+    assert changing == [False, True, True, False, False, False, True, True, True, True]
+    # The base, seen four times, was kept whole after its second time.
+    assert engine.pages.lookup((page(count=1), "utf-8", False, NOTHING.granted, False, "fr"))
+    assert not engine.splices.changing(("/ailleurs", NOTHING.granted, NOTHING.gpc, "fr"))
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from(STATES), st.data())
 def test_any_change_of_a_product_page_is_spliced_right_or_not_at_all(
