@@ -28,7 +28,7 @@ the machine. Routes:
 * ``/api/products.json``: a JSON answer (passed through untouched).
 
     .venv/bin/python benchmarks/bench_gating.py [--rounds 7] [--seconds 2]
-        [--route /tagged ...] [--against bare|passthrough] [--server granian]
+        [--route /tagged ...] [--against bare|passthrough|sniffing|padded] [--server granian]
         [--in-process] [--paired [--returning]]
 
 After the table come the ratios of each round, sorted, which show how much
@@ -36,6 +36,12 @@ they spread. ``--against bare`` serves the bare site twice: the ratios it prints
 far two identical servers differ on the machine, the noise floor of the
 others. ``--against passthrough`` puts the site behind a middleware that
 only calls the next app: what adding any pure ASGI middleware costs.
+``--against sniffing`` puts it behind one that wraps ``send`` and reads each
+response's ``content-type``: the least a middleware that rewrites HTML pages
+does to every response, HTML or not. ``--against padded`` serves the bare
+site with ``/tagged`` and ``/first-party`` as long as the consent layer makes
+them for a first visit (a comment of ``gating_apps.ADDED_BYTES``): what the
+added bytes alone cost the server.
 
 ``--paired`` measures differently: in every round both servers run at the
 same time, pinned to one processor, and each route is loaded on both at the
@@ -240,11 +246,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument(
         "--against",
-        choices=("consent", "bare", "passthrough"),
+        choices=("consent", "bare", "passthrough", "sniffing", "padded"),
         default="consent",
         help="the second server: the site with the middleware, a second bare one"
         " (how far two identical servers differ on this machine), or the site behind"
-        " a middleware that only calls the next app (what any middleware costs)",
+        " a middleware that only calls the next app (what any middleware costs), or"
+        " behind one that reads the type of every response (what any middleware"
+        " rewriting pages costs), or a bare one whose pages are as long as the"
+        " consent layer makes them (what the added bytes cost)",
     )
     parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     parser.add_argument("--route", action="append", choices=ROUTES, help="default: all")
@@ -299,6 +308,8 @@ def main() -> None:
         "consent": "with ConsentMiddleware",
         "bare": "second bare server",
         "passthrough": "with a pass-through middleware",
+        "sniffing": "with a middleware reading the response type",
+        "padded": "bare, pages longer by what the banner adds",
     }[args.against]
     how = "at the same time, on one shared core" if args.paired else "one after the other"
     who = "a returning visitor (consent cookie)" if args.returning else "a first visit (no cookie)"

@@ -1,9 +1,13 @@
 """The two ASGI apps compared by ``bench_gating.py``: a Starlette site, bare and with consent.
 
-Served by ``uvicorn benchmarks.gating_apps:bare`` / ``:consent`` (and
-``:passthrough``, the site behind a middleware that only calls the next app:
-what any pure ASGI middleware costs at the least). All answer the same
-routes:
+Served by ``uvicorn benchmarks.gating_apps:bare`` / ``:consent``, and for
+the floors of what the consent layer costs: ``:passthrough`` (the site behind
+a middleware that only calls the next app: what any pure ASGI middleware
+costs at the least), ``:sniffing`` (behind one that reads every response's
+type: what any middleware rewriting pages costs at the least) and
+``:padded`` (bare, with ``/tagged`` and ``/first-party`` as long as the
+consent layer makes them: what the added bytes cost alone). All answer the
+same routes:
 
 * ``/tagged``: a 30 KB product page with the usual third-party tags
   (Google Analytics, Meta pixel, a YouTube embed, social links);
@@ -26,16 +30,29 @@ from __future__ import annotations
 import itertools
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mypharm_consent import Category, ConsentConfig, ConsentMiddleware
 
-__all__ = ["FIRST_PARTY", "PRODUCTS", "TAGGED", "PassThrough", "bare", "consent", "passthrough"]
+__all__ = [
+    "ADDED_BYTES",
+    "FIRST_PARTY",
+    "PRODUCTS",
+    "TAGGED",
+    "PassThrough",
+    "Sniffing",
+    "bare",
+    "consent",
+    "padded",
+    "passthrough",
+    "sniffing",
+]
 
 _HEAD = """<!doctype html>
 <html lang="fr">
@@ -186,14 +203,30 @@ async def _products(request: Request) -> Response:
     return Response(PRODUCTS, media_type="application/json")
 
 
-def _site() -> Starlette:
+#: What the consent layer adds to ``/tagged`` for a first visit (banner, Consent
+#: Mode's defaults and scripts in the head, the video's placeholder), in bytes.
+ADDED_BYTES = 5_757
+
+
+def _padded(page: str) -> Callable[[Request], Awaitable[Response]]:
+    """A route answering ``page`` with a comment of :data:`ADDED_BYTES` before ``</body>``."""
+    # A str, as the other routes answer: Starlette encodes it on every request.
+    body = page.replace("</body>", "<!--" + "x" * (ADDED_BYTES - 7) + "--></body>")
+
+    async def padded(request: Request) -> Response:
+        return HTMLResponse(body)
+
+    return padded
+
+
+def _site(*, padded: bool = False) -> Starlette:
     return Starlette(
         routes=[
-            Route("/tagged", _tagged),
+            Route("/tagged", _padded(TAGGED) if padded else _tagged),
             Route("/tagged-unique", _tagged_unique),
             Route("/tagged-personal", _tagged_personal),
             Route("/tagged-nonce", _tagged_nonce),
-            Route("/first-party", _first_party),
+            Route("/first-party", _padded(FIRST_PARTY) if padded else _first_party),
             Route("/first-party-unique", _first_party_unique),
             Route("/api/products.json", _products),
         ]
@@ -220,3 +253,41 @@ class PassThrough:
 #: The same site behind :class:`PassThrough`: the floor of any middleware's cost.
 passthrough = _site()
 passthrough.add_middleware(PassThrough)
+
+
+class Sniffing:
+    """A pure ASGI middleware that reads every response's type and hands it on.
+
+    The least any middleware that rewrites HTML pages does: wrap ``send`` and
+    read the ``content-type`` of ``http.response.start`` (here, to do nothing
+    with it).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.html_responses = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sniffing_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"content-type" and value.startswith(b"text/html"):
+                        self.html_responses += 1
+            await send(message)
+
+        await self.app(scope, receive, sniffing_send)
+
+
+#: The same site behind :class:`Sniffing`: the floor of a middleware that must
+#: tell HTML responses from the others.
+sniffing = _site()
+sniffing.add_middleware(Sniffing)
+
+
+#: The bare site whose ``/tagged`` and ``/first-party`` pages are
+#: :data:`ADDED_BYTES` longer: what the bytes the consent layer adds cost alone.
+padded = _site(padded=True)
