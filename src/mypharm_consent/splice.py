@@ -35,7 +35,7 @@ import time
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from typing import Final
+from typing import Final, TypeVar, cast
 
 from mypharm_consent import gating
 
@@ -80,17 +80,24 @@ def _affixes_py(
     return prefix, low
 
 
-def _load_affixes() -> Callable[..., tuple[int, int]]:
+_Definition = TypeVar("_Definition", bound=Callable[..., object])
+
+
+def _compiled(name: str, definition: _Definition) -> _Definition:
+    """``mypharm_consent._gatescan``'s ``name`` when built and allowed, else ``definition``.
+
+    ``MYPHARM_CONSENT_SPEEDUPS=0`` keeps splicing on its Python definitions.
+    """
     if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") == "0":
-        return _affixes_py
+        return definition
     try:
-        from mypharm_consent._gatescan import affixes
+        from mypharm_consent import _gatescan
     except ImportError:
-        return _affixes_py
-    return affixes
+        return definition
+    return cast(_Definition, getattr(_gatescan, name))
 
 
-_affixes = _load_affixes()
+_affixes = _compiled("affixes", _affixes_py)
 
 
 #: What :func:`_plan_py` answers for a page that is not alike to its base, and for
@@ -209,17 +216,7 @@ def _plan_py(
     return tuple(plan)
 
 
-def _load_plan() -> Callable[..., tuple[int, ...] | int]:
-    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") == "0":
-        return _plan_py
-    try:
-        from mypharm_consent._gatescan import splice_plan
-    except ImportError:
-        return _plan_py
-    return splice_plan
-
-
-_plan = _load_plan()
+_plan = _compiled("splice_plan", _plan_py)
 
 
 def with_markup(
@@ -264,17 +261,7 @@ def _splice_join_py(
     return b"".join(pieces)
 
 
-def _load_join() -> Callable[[bytes, bytes, tuple[int, ...], int, bytes | None], bytes]:
-    if os.environ.get("MYPHARM_CONSENT_SPEEDUPS", "1") == "0":
-        return _splice_join_py
-    try:
-        from mypharm_consent._gatescan import splice_join
-    except ImportError:
-        return _splice_join_py
-    return splice_join
-
-
-_splice_join = _load_join()
+_splice_join = _compiled("splice_join", _splice_join_py)
 
 
 class Spliced:
