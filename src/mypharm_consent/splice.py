@@ -308,7 +308,6 @@ class _Base:
         "pieces",
         "rest",
         "shifts",
-        "spans",
         "starts",
         "stored_at",
     )
@@ -320,7 +319,6 @@ class _Base:
         self.stored_at = stored_at
         self.gated: bytes | None = None
         self.markup_at: int | None = None
-        self.spans: list[tuple[int, int, str]] | None = None
         self.starts: list[int] = []
         self.ends: list[int] = []
         self.forbidden: list[bytes] = []
@@ -339,7 +337,6 @@ class _Base:
                     gated = gating.join_raw([*self.pieces, memoryview(body)[self.rest :]])
                 self.pieces = None
                 spans = gating.verbatim_spans(body.decode("latin-1"), raw=True)
-                self.spans = spans
                 self.starts = [start for start, _, _ in spans]
                 self.ends = [end for _, end, _ in spans]
                 self.forbidden = [forbidden.encode("latin-1") for _, _, forbidden in spans]
@@ -359,9 +356,8 @@ class _Base:
         known = self.shifts[index]
         if known != _UNKNOWN:
             return known
-        assert self.spans is not None
         assert self.gated is not None
-        start, end, _ = self.spans[index]
+        start, end = self.starts[index], self.ends[index]
         body, gated = self.body, self.gated
         changed = body[start:end].translate(_CHANGE_ALL)
         probed = regate(body[:start] + changed + body[end:])
